@@ -93,7 +93,8 @@ def utcnow() -> datetime:
 
 
 class LogRecord(BaseModel):
-    """One normalized log record: every source maps onto this, nothing downstream sees the source format."""
+    """One normalized log record. Every source maps onto it; nothing downstream sees the wire
+    format, only `source`."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -119,7 +120,7 @@ class LogRecord(BaseModel):
 
     @classmethod
     def from_bus(cls, payload: bytes) -> LogRecord:
-        """Read a bus payload written by `to_bus`, refusing schema versions this code does not know."""
+        """Read a bus payload written by `to_bus`, refusing unknown schema versions."""
         body = _loads(payload)
         if body.get("v") != SCHEMA_VERSION:
             raise ValueError(f"unsupported LogRecord schema version {body.get('v')!r}")

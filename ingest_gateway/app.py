@@ -1,0 +1,102 @@
+"""The gateway application: `create_app(settings)` builds the HTTP API and owns the background
+services (gRPC server, DuckDB stats, bus producer), started and stopped in its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from ingest_gateway.errors import IngestRefused
+from ingest_gateway.filter import RuleFilter, load_rules
+from ingest_gateway.pipeline import IngestPipeline
+from ingest_gateway.sinks.stats import DIMENSIONS, StatsDimension, StatsWriter, parse_window
+from ingest_gateway.sources import http_ingest
+from ingest_gateway.sources.grpc_ingest import build_grpc_server
+from loginsight.bus import BusUnavailable, build_bus
+from loginsight.settings import TOPIC_INSIGHTS_PROCESSED, TOPIC_LOGS_TO_ANALYZE, Settings
+
+log = logging.getLogger(__name__)
+
+BUS_RETRY_AFTER_S = 5
+
+
+def _refusal(status: int, reason: str, detail: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"error": reason, "detail": detail}, status_code=status, headers=headers)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        bus = build_bus(settings)
+        await asyncio.to_thread(
+            bus.ensure_topics, [TOPIC_LOGS_TO_ANALYZE, TOPIC_INSIGHTS_PROCESSED]
+        )
+        stats = StatsWriter(settings.stats_db_path)
+        pipeline = IngestPipeline(RuleFilter(load_rules(settings.gateway.rules_file)), stats, bus)
+        grpc_server = build_grpc_server(pipeline, settings.gateway)
+        await grpc_server.start()
+        app.state.settings = settings
+        app.state.stats = stats
+        app.state.pipeline = pipeline
+        app.state.ready = True
+        log.info(
+            "gateway ready: http %s, grpc %s",
+            settings.gateway.http_port,
+            settings.gateway.grpc_port,
+        )
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            await grpc_server.stop(grace=5)
+            await asyncio.to_thread(bus.close)
+            stats.close()
+
+    app = FastAPI(title="Log Insight gateway", lifespan=lifespan)
+    app.state.ready = False
+    app.include_router(http_ingest.router)
+
+    @app.exception_handler(IngestRefused)
+    async def on_refused(_request: Request, exc: IngestRefused) -> JSONResponse:
+        return _refusal(exc.status, exc.reason, exc.detail)
+
+    @app.exception_handler(BusUnavailable)
+    async def on_bus_down(_request: Request, exc: BusUnavailable) -> JSONResponse:
+        return _refusal(503, "bus_unavailable", str(exc), **{"Retry-After": str(BUS_RETRY_AFTER_S)})
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return _refusal(400, "invalid_request", f"{where}: {first.get('msg', 'invalid')}")
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> JSONResponse:
+        """200 once every listener and sink is up."""
+        if not request.app.state.ready:
+            return _refusal(503, "starting", "gateway is not ready yet")
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/v1/stats")
+    async def stats(
+        request: Request,
+        window: Annotated[str, Query(description="how far back: 30s, 15m, 1h, 7d")] = "1h",
+        by: Annotated[StatsDimension, Query(description=" | ".join(DIMENSIONS))] = "service",
+    ) -> dict[str, Any]:
+        """Record and error counts per service, level or source over the window."""
+        try:
+            span = parse_window(window)
+        except ValueError as exc:
+            raise IngestRefused("invalid_window", str(exc)) from exc
+        rows = await asyncio.to_thread(request.app.state.stats.query, span, by)
+        return {"window": window, "by": by, "rows": rows}
+
+    return app

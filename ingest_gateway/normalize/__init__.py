@@ -1,0 +1,1 @@
+"""Normalizers: one per wire format, each mapping its fields onto `LogRecord`."""

@@ -1,0 +1,1 @@
+"""Sinks: where normalized, filtered records go (hot stats in DuckDB, matches to the bus)."""

@@ -1,0 +1,153 @@
+"""Native gRPC ingest: the client-streaming `loginsight.v1.LogIngest/Push` service.
+
+Each `LogBatch` is normalized and made durable as it arrives, so memory stays bounded on long
+streams; the response counts what was acknowledged. Bad input ends the stream with
+INVALID_ARGUMENT naming the problem, a bus outage with UNAVAILABLE (retryable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from ingest_gateway.errors import IngestRefused
+from ingest_gateway.normalize.native import infer_level
+from ingest_gateway.pipeline import IngestPipeline
+from ingest_gateway.proto import ingest_pb2
+from loginsight.bus import BusUnavailable
+from loginsight.model import Level, LogRecord
+from loginsight.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "loginsight.v1.LogIngest"
+
+
+class _Undecodable:
+    """Stands in for a request message that failed to decode, so the handler can name why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _decode_batch(data: bytes) -> ingest_pb2.LogBatch | _Undecodable:
+    try:
+        return ingest_pb2.LogBatch.FromString(data)
+    except DecodeError as exc:  # e.g. invalid UTF-8 in a string field
+        return _Undecodable(f"cannot decode LogBatch ({exc}); string fields must be valid UTF-8")
+
+
+def entry_to_record(
+    entry: ingest_pb2.LogEntry, received: datetime, max_message_bytes: int
+) -> LogRecord:
+    if len(entry.message.encode("utf-8", "surrogatepass")) > max_message_bytes:
+        raise IngestRefused("record_too_large", f"message exceeds {max_message_bytes} bytes", 413)
+    level = Level.parse(entry.level)
+    if level is None and entry.severity_number:
+        level = Level.from_severity_number(entry.severity_number)
+    if level is None:
+        level = infer_level(entry.message)
+    event_time = (
+        datetime.fromtimestamp(entry.time_unix_nano / 1e9, UTC)
+        if entry.time_unix_nano
+        else received
+    )
+    return LogRecord(
+        event_time=event_time,
+        received_time=received,
+        source="grpc",
+        service=entry.service or "unknown",
+        host=entry.host or None,
+        environment=entry.environment or None,
+        level=level,
+        severity_number=entry.severity_number or level.severity_number,
+        message=entry.message,
+        attributes=dict(entry.attributes),
+        trace_id=entry.trace_id or None,
+        span_id=entry.span_id or None,
+    )
+
+
+class LogIngestService:
+    def __init__(self, pipeline: IngestPipeline, settings: GatewaySettings) -> None:
+        self._pipeline = pipeline
+        self._settings = settings
+
+    def _records_of(self, batch: ingest_pb2.LogBatch, offset: int) -> list[LogRecord]:
+        if len(batch.entries) > self._settings.max_records_per_request:
+            raise IngestRefused(
+                "too_many_records",
+                f"more than {self._settings.max_records_per_request} entries in one batch",
+            )
+        received = datetime.now(UTC)
+        records = []
+        for index, entry in enumerate(batch.entries):
+            try:
+                records.append(entry_to_record(entry, received, self._settings.max_record_bytes))
+            except IngestRefused as exc:
+                raise IngestRefused(exc.reason, f"entry {offset + index}: {exc.detail}") from exc
+        return records
+
+    async def Push(
+        self,
+        request_iterator: AsyncIterator[ingest_pb2.LogBatch | _Undecodable],
+        context: grpc.aio.ServicerContext,
+    ) -> ingest_pb2.PushResponse:
+        accepted = matched = 0
+        async for batch in request_iterator:
+            if isinstance(batch, _Undecodable):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, batch.reason)
+                raise AssertionError("unreachable: abort raises")  # narrows the type
+            try:
+                records = self._records_of(batch, accepted)
+                result = await asyncio.to_thread(self._pipeline.ingest, records)
+            except IngestRefused as exc:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"{exc.reason}: {exc.detail} ({accepted} entries were accepted before it)",
+                )
+            except BusUnavailable as exc:
+                await context.abort(
+                    grpc.StatusCode.UNAVAILABLE,
+                    f"bus_unavailable: {exc} ({accepted} entries were accepted before it)",
+                )
+            accepted += result.accepted
+            matched += result.matched
+        return ingest_pb2.PushResponse(accepted=accepted, matched=matched)
+
+
+def _handler(service: LogIngestService) -> grpc.GenericRpcHandler:
+    serialize: Callable[[ingest_pb2.PushResponse], bytes] = (
+        ingest_pb2.PushResponse.SerializeToString
+    )
+    return grpc.method_handlers_generic_handler(
+        SERVICE_NAME,
+        {
+            "Push": grpc.stream_unary_rpc_method_handler(
+                service.Push,
+                request_deserializer=_decode_batch,
+                response_serializer=serialize,
+            )
+        },
+    )
+
+
+def build_grpc_server(pipeline: IngestPipeline, settings: GatewaySettings) -> grpc.aio.Server:
+    """A grpc.aio server with LogIngest on `settings.grpc_port`, not yet started."""
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", settings.max_body_bytes),
+            ("grpc.max_send_message_length", 1024 * 1024),
+        ],
+        maximum_concurrent_rpcs=256,
+    )
+    server.add_generic_rpc_handlers((_handler(LogIngestService(pipeline, settings)),))
+    bound = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
+    if bound == 0:
+        raise OSError(f"cannot bind gRPC port {settings.host}:{settings.grpc_port}")
+    return server

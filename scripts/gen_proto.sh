@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Regenerate the Python gRPC/protobuf modules from the repo's .proto files (committed output).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+.venv/bin/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. \
+    ingest_gateway/proto/ingest.proto
