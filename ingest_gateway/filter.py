@@ -10,21 +10,25 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field, model_validator
 
-from loginsight.model import LogRecord
+from loginsight.model import Level, LogRecord
 
 
 class RuleConfig(BaseModel):
     name: str = Field(min_length=1)
     keywords: list[str] = Field(default_factory=list)
     regex: str | None = None
+    levels: list[Level] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_kind(self) -> RuleConfig:
-        if bool(self.keywords) == bool(self.regex):
-            raise ValueError(f"rule {self.name!r}: give either keywords or regex")
+        if sum(map(bool, (self.keywords, self.regex, self.levels))) != 1:
+            raise ValueError(f"rule {self.name!r}: give exactly one of keywords, regex, levels")
         return self
 
-    def pattern(self) -> str:
+    def pattern(self) -> str | None:
+        """The message pattern of a keyword or regex rule; None for a level rule."""
+        if self.levels:
+            return None
         if self.regex is not None:
             return self.regex
         words = "|".join(re.escape(word) for word in self.keywords)
@@ -50,27 +54,35 @@ class RuleFilter:
     only matching lines are tested rule by rule to name the rules they matched."""
 
     def __init__(self, config: RulesConfig) -> None:
-        self._rules = [(rule.name, re.compile(rule.pattern())) for rule in config.rules]
+        self._names = [rule.name for rule in config.rules]
+        self._patterns = [
+            (rule.name, re.compile(pattern))
+            for rule in config.rules
+            if (pattern := rule.pattern()) is not None
+        ]
+        self._levels = [(rule.name, frozenset(rule.levels)) for rule in config.rules if rule.levels]
         try:
             self._any: re.Pattern[str] | None = re.compile(
-                "|".join(f"(?:{rule.pattern()})" for rule in config.rules)
+                "|".join(f"(?:{pattern.pattern})" for _, pattern in self._patterns) or "(?!)"
             )
         except re.error:  # a rule with global inline flags cannot be joined; test one by one
             self._any = None
 
     @property
     def rule_names(self) -> list[str]:
-        return [name for name, _ in self._rules]
+        return list(self._names)
 
-    def matches(self, message: str) -> tuple[str, ...]:
-        if self._any is not None and not self._any.search(message):
-            return ()
-        return tuple(name for name, pattern in self._rules if pattern.search(message))
+    def matches(self, message: str, level: Level = Level.INFO) -> tuple[str, ...]:
+        """Names of the rules a record with this message and level matches, in rule order."""
+        hits = {name for name, levels in self._levels if level in levels}
+        if self._any is None or self._any.search(message):
+            hits.update(name for name, pattern in self._patterns if pattern.search(message))
+        return tuple(name for name in self._names if name in hits)
 
     def apply(self, records: Sequence[LogRecord]) -> list[LogRecord]:
         """Every record, each with `matched_rules` set."""
         out = []
         for record in records:
-            matched = self.matches(record.message)
+            matched = self.matches(record.message, record.level)
             out.append(record.model_copy(update={"matched_rules": matched}) if matched else record)
         return out

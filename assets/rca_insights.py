@@ -1,0 +1,40 @@
+"""`rca_insights`: one insight per incident, published to topic `ai.insights.processed`."""
+
+import dagster as dg
+
+from assets.error_events import BUS_RETRY
+from assets.incidents import IncidentBatch
+from loginsight.insight import Insight
+from loginsight.settings import TOPIC_INSIGHTS_PROCESSED
+from loginsight_dagster.analyzer import LocalAnalyzer
+from loginsight_dagster.resources import BusResource
+
+
+@dg.asset(
+    group_name="rca",
+    kinds={"python", "kafka"},
+    owners=["team:loginsight"],
+    retry_policy=BUS_RETRY,
+    description="Root-cause insights written by the analyzer for each incident, published to "
+    "topic ai.insights.processed keyed by incident fingerprint.",
+)
+def rca_insights(
+    context: dg.AssetExecutionContext, incidents: IncidentBatch, bus: BusResource
+) -> dg.Output[list[Insight]]:
+    analyzer = LocalAnalyzer()
+    insights = analyzer.analyze(incidents.incidents, incidents.batch_key)
+    with bus.open() as opened:
+        opened.publish(
+            TOPIC_INSIGHTS_PROCESSED,
+            [(insight.fingerprint, insight.to_bus()) for insight in insights],
+        )
+    context.log.info(f"published {len(insights)} insight(s) to {TOPIC_INSIGHTS_PROCESSED}")
+    preview = "\n".join(f"- **{i.title}** ({i.count})" for i in insights[:10])
+    return dg.Output(
+        insights,
+        metadata={
+            "insights": len(insights),
+            "analyzer": analyzer.name,
+            "preview": dg.MetadataValue.md(preview or "none"),
+        },
+    )
