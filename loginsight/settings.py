@@ -51,7 +51,7 @@ class SensorSettings(BaseModel):
     """How the `logs.to.analyze` sensor closes a batch."""
 
     max_batch_records: int = 5_000
-    max_batch_age_s: float = 30.0
+    max_batch_age_s: float = 10.0
 
 
 class Settings(BaseSettings):

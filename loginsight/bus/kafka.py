@@ -24,9 +24,14 @@ METADATA_TIMEOUT_S = 10.0
 
 class KafkaBus(Bus):
     def __init__(
-        self, bootstrap_servers: str, partitions: int = 3, client_id: str = "loginsight"
+        self,
+        bootstrap_servers: str,
+        partitions: int = 3,
+        client_id: str = "loginsight",
+        delivery_timeout_s: float = DELIVERY_TIMEOUT_S,
     ) -> None:
         self._bootstrap = bootstrap_servers
+        self._delivery_timeout_s = delivery_timeout_s
         self._partitions = partitions
         self._client_id = client_id
         self._producer: Producer | None = None
@@ -45,7 +50,7 @@ class KafkaBus(Bus):
                     "acks": "all",
                     "compression.type": "lz4",
                     "linger.ms": 5,
-                    "delivery.timeout.ms": int(DELIVERY_TIMEOUT_S * 1000),
+                    "delivery.timeout.ms": int(self._delivery_timeout_s * 1000),
                 }
             )
         return self._producer
@@ -71,7 +76,7 @@ class KafkaBus(Bus):
                     break
                 except BufferError:
                     producer.poll(0.1)  # local queue full: serve callbacks, then retry
-        deadline = time.monotonic() + DELIVERY_TIMEOUT_S
+        deadline = time.monotonic() + self._delivery_timeout_s
         while delivered + len(failures) < len(messages) and time.monotonic() < deadline:
             producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
         if failures or delivered < len(messages):
@@ -147,23 +152,29 @@ class KafkaBus(Bus):
         consumer.assign([TopicPartition(topic, p, begin) for p, (begin, _) in wanted.items()])
         out: list[BusMessage] = []
         open_partitions = set(wanted)
-        deadline = time.monotonic() + DELIVERY_TIMEOUT_S
+        budget = min(max_messages, sum(stop - begin for begin, stop in wanted.values()))
+        deadline = time.monotonic() + self._delivery_timeout_s
         try:
             while open_partitions and len(out) < max_messages:
                 if time.monotonic() > deadline:
                     raise BusUnavailable(f"kafka: timed out reading {topic} {wanted}")
-                for msg in consumer.consume(num_messages=500, timeout=1.0):
-                    partition = msg.partition()
+                # consume() returns when it has num_messages or at the timeout: ask for no more
+                # than is still missing, or every read waits out the full timeout.
+                batch = max(1, min(500, budget - len(out)))
+                for msg in consumer.consume(num_messages=batch, timeout=1.0):
+                    partition, offset = msg.partition(), msg.offset()
                     if partition not in open_partitions:
                         continue
                     err = msg.error()
                     if err is not None:
                         if err.code() != KafkaError._PARTITION_EOF:
                             raise BusUnavailable(f"kafka: {err}")
-                        if msg.offset() >= wanted[partition][1]:
+                        if offset is not None and offset >= wanted[partition][1]:
                             open_partitions.discard(partition)
                         continue
-                    if msg.offset() >= wanted[partition][1]:
+                    if offset is None:  # never for a fetched message; narrows the type
+                        continue
+                    if offset >= wanted[partition][1]:
                         open_partitions.discard(partition)
                         continue
                     key = msg.key()
@@ -171,12 +182,12 @@ class KafkaBus(Bus):
                         BusMessage(
                             topic,
                             partition,
-                            msg.offset(),
+                            offset,
                             key.decode() if key is not None else None,
                             msg.value() or b"",
                         )
                     )
-                    if msg.offset() + 1 >= wanted[partition][1]:
+                    if offset + 1 >= wanted[partition][1]:
                         open_partitions.discard(partition)
         finally:
             consumer.unassign()
@@ -185,7 +196,7 @@ class KafkaBus(Bus):
 
     def close(self) -> None:
         if self._producer is not None:
-            self._producer.flush(DELIVERY_TIMEOUT_S)
+            self._producer.flush(self._delivery_timeout_s)
             self._producer = None
         if self._consumer is not None:
             self._consumer.close()

@@ -61,10 +61,14 @@ class SQLiteBus(Bus):
                     ],
                 )
                 self._conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
+            except BaseException as exc:
+                # Any failure (not only a busy database) must release the write lock, or every
+                # other process's publish blocks until this connection happens to roll back.
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
-                raise BusUnavailable(f"embedded bus: {exc}") from exc
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise BusUnavailable(f"embedded bus: {exc}") from exc
+                raise
 
     def end_offsets(self, topic: str) -> Offsets:
         with self._lock:
