@@ -20,8 +20,14 @@ MAX_TEMPLATE_CHARS = 300
 
 
 def first_line(message: str) -> str:
-    """The head of a possibly multi-line message (a stack trace groups by its first line)."""
-    return message.strip().split("\n", 1)[0].strip()
+    """The line that names a possibly multi-line message: the first line, except for a Python
+    traceback, whose last line names the exception."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if lines[0].startswith("Traceback (most recent call last)") and len(lines) > 1:
+        return lines[-1]
+    return lines[0]
 
 
 def template_of(message: str) -> str:

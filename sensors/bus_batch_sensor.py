@@ -76,11 +76,27 @@ def plan_batch(cursor: BatchCursor, end: Offsets, policy: BatchPolicy, now: floa
             f"{lag} message(s) pending, batch closes at "
             f"{policy.max_records} or after {policy.max_age_s:.0f}s",
         )
-    batch_end = {p: min(end[p], start[p] + policy.max_records) for p in end}
+    batch_end = _fair_batch_end(start, end, policy.max_records)
     remaining = sum(end[p] - batch_end[p] for p in end)
     offsets = {**cursor.offsets, **{str(p): o for p, o in batch_end.items()}}
     next_cursor = BatchCursor(offsets=offsets, pending_since=now if remaining else None)
     return BatchPlan(start, batch_end, next_cursor, lag, "batch closed")
+
+
+def _fair_batch_end(start: Offsets, end: Offsets, max_records: int) -> Offsets:
+    """Ends of a batch of at most `max_records` messages: every partition with pending messages
+    gets an equal share first, so one busy partition cannot starve the others; what a share
+    leaves unused goes to the partitions that still have more, in partition order."""
+    pending = {p: max(0, end[p] - start[p]) for p in end}
+    active = [p for p in sorted(pending) if pending[p]]
+    share = max(1, max_records // max(1, len(active)))
+    take = {p: min(pending[p], share) for p in active}
+    budget = max_records - sum(take.values())
+    for p in active:
+        extra = max(0, min(pending[p] - take[p], budget))
+        take[p] += extra
+        budget -= extra
+    return {p: start[p] + take.get(p, 0) for p in end}
 
 
 def run_key_of(topic: str, start: Offsets, end: Offsets) -> str:
@@ -98,8 +114,8 @@ def make_bus_batch_sensor(
     description: str,
     minimum_interval_seconds: int = 5,
 ) -> dg.SensorDefinition:
-    """A sensor that turns batches of `topic` into runs of job `job_name`, passing the offset range as
-    the run config of asset `config_op` (a `BusRange`)."""
+    """A sensor that turns batches of `topic` into runs of job `job_name`, passing the offset
+    range as the run config of asset `config_op` (a `BusRange`)."""
 
     @dg.sensor(
         name=name,

@@ -81,7 +81,9 @@ def running_gateway(settings: Settings, timeout_s: float = 60.0) -> Iterator[Run
         deadline = time.monotonic() + timeout_s
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"gateway exited with {process.returncode}:\n{gateway.log_tail()}")
+                raise RuntimeError(
+                    f"gateway exited with {process.returncode}:\n{gateway.log_tail()}"
+                )
             try:
                 if httpx.get(f"{gateway.url}/healthz", timeout=1).status_code == 200:
                     break
@@ -122,6 +124,6 @@ def launch(
 ) -> dg.ExecuteInProcessResult:
     """Run what a sensor requested, in process, tagged with its run key as the daemon would."""
     tags: Mapping[str, str] = {**request.tags, "dagster/run_key": request.run_key or ""}
-    return defs.get_job_def(job_name).execute_in_process(
+    return defs.resolve_job_def(job_name).execute_in_process(
         run_config=request.run_config, instance=instance, tags=tags
     )

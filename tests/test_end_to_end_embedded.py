@@ -18,9 +18,7 @@ from tests.support import launch, make_settings, running_gateway, tick
 HTTP_LINES = [
     {"service": "payments-db", "level": "error", "message": f"too many connections (max {n})"}
     for n in (100, 101, 102)
-] + [
-    {"service": "checkout", "level": "info", "message": f"order {n} placed"} for n in range(7)
-]
+] + [{"service": "checkout", "level": "info", "message": f"order {n} placed"} for n in range(7)]
 
 
 def test_http_and_grpc_to_insight_store_exactly_once(tmp_path: Path) -> None:
@@ -84,6 +82,8 @@ def test_http_and_grpc_to_insight_store_exactly_once(tmp_path: Path) -> None:
     assert launch(defs, instance, "store_insights", store_requests[0]).success
     again, _, _ = tick(defs, instance, "insights_processed_sensor", None)
     assert again == []
+    idle, _, skip = tick(defs, instance, "insights_processed_sensor", store_cursor)
+    assert idle == [] and skip and "no new messages" in skip
 
     with build_store(settings) as store:
         insights = {i.service: i for i in store.list_insights()}

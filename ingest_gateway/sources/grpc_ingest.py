@@ -39,7 +39,10 @@ def _decode_batch(data: bytes) -> ingest_pb2.LogBatch | _Undecodable:
     try:
         return ingest_pb2.LogBatch.FromString(data)
     except DecodeError as exc:  # e.g. invalid UTF-8 in a string field
-        return _Undecodable(f"cannot decode LogBatch ({exc}); string fields must be valid UTF-8")
+        return _Undecodable(
+            f"cannot decode LogBatch ({exc}): not a LogBatch protobuf, or a string field "
+            "is not valid UTF-8"
+        )
 
 
 def entry_to_record(

@@ -112,6 +112,8 @@ class KafkaBus(Bus):
                     "group.id": f"loginsight-reader-{uuid.uuid4().hex[:8]}",
                     "enable.auto.commit": False,
                     "enable.partition.eof": True,
+                    # Short broker-side fetch waits: a range read ends as soon as it has its data.
+                    "fetch.wait.max.ms": 100,
                     "auto.offset.reset": "earliest",
                 }
             )

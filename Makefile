@@ -1,0 +1,42 @@
+# Log Insight: `make run` runs the product on its embedded defaults, `make test` runs every test.
+# Both install what they need (a .venv here; Kafka and Postgres for the tests).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run services services-down lint test proto clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Gateway + Dagster on embedded defaults, fed the bundled sample; Ctrl-C stops everything.
+run: install
+	$(VENV)/bin/loginsight up --sample
+
+## Real Kafka (KRaft, Apache artifacts from Maven Central) and Postgres (Debian package).
+services: install
+	bash scripts/services.sh up
+
+services-down:
+	bash scripts/services.sh down
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: install services lint
+	$(PY) -m pytest
+
+proto: install
+	bash scripts/gen_proto.sh
+
+clean:
+	rm -rf .loginsight .pytest_cache .mypy_cache .ruff_cache
