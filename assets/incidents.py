@@ -4,7 +4,7 @@ import dagster as dg
 from pydantic import BaseModel
 
 from assets.error_events import ErrorEventBatch
-from loginsight_dagster.analyzer import Incident, group_incidents
+from rca.analyzer import Incident, group_incidents
 
 
 class IncidentBatch(BaseModel):

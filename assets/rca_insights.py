@@ -6,8 +6,8 @@ from assets.error_events import BUS_RETRY
 from assets.incidents import IncidentBatch
 from loginsight.insight import Insight
 from loginsight.settings import TOPIC_INSIGHTS_PROCESSED
-from loginsight_dagster.analyzer import LocalAnalyzer
 from loginsight_dagster.resources import BusResource
+from rca.analyzer import LocalAnalyzer
 
 
 @dg.asset(

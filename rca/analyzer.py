@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from loginsight.insight import Insight, fingerprint_of
 from loginsight.model import Level, LogRecord
 from loginsight.redact import redact
-from loginsight_dagster.templates import template_of
+from rca.templates import template_of
 
 MAX_SAMPLES = 5
 MAX_SAMPLE_CHARS = 2000

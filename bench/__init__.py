@@ -1,0 +1,1 @@
+"""Benchmarks and evaluation harnesses (`python -m bench.<name>`); not part of the test suite."""
