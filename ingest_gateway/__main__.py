@@ -19,6 +19,8 @@ def main() -> None:
         port=settings.gateway.http_port,
         loop="asyncio",  # grpc.aio shares this event loop
         timeout_keep_alive=30,
+        ssl_certfile=settings.gateway.tls_cert_file,
+        ssl_keyfile=settings.gateway.tls_key_file,
         log_level="info",
     )
 

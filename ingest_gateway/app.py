@@ -11,14 +11,21 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ingest_gateway.auth import KeyChecker
 from ingest_gateway.errors import IngestRefused
 from ingest_gateway.filter import RuleFilter, load_rules
+from ingest_gateway.grpc_server import build_grpc_server
 from ingest_gateway.pipeline import IngestPipeline
 from ingest_gateway.sinks.stats import DIMENSIONS, StatsDimension, StatsWriter, parse_window
-from ingest_gateway.sources import http_ingest
-from ingest_gateway.sources.grpc_ingest import build_grpc_server
+from ingest_gateway.source_registry import (
+    SourceContext,
+    background_sources,
+    grpc_handlers,
+    http_routers,
+)
 from loginsight.bus import BusUnavailable, build_bus
 from loginsight.settings import TOPIC_INSIGHTS_PROCESSED, TOPIC_LOGS_TO_ANALYZE, Settings
 
@@ -41,11 +48,16 @@ def create_app(settings: Settings) -> FastAPI:
         )
         stats = StatsWriter(settings.stats_db_path)
         pipeline = IngestPipeline(RuleFilter(load_rules(settings.gateway.rules_file)), stats, bus)
-        grpc_server = build_grpc_server(pipeline, settings.gateway)
+        context = SourceContext(settings, pipeline, KeyChecker(settings.gateway))
+        grpc_server = build_grpc_server(grpc_handlers(context), settings.gateway)
         await grpc_server.start()
+        listeners = background_sources(context)
+        for listener in listeners:
+            await listener.start()
         app.state.settings = settings
         app.state.stats = stats
         app.state.pipeline = pipeline
+        app.state.sources = context
         app.state.ready = True
         log.info(
             "gateway ready: http %s, grpc %s",
@@ -56,13 +68,16 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             app.state.ready = False
+            for listener in reversed(listeners):
+                await listener.stop()
             await grpc_server.stop(grace=5)
             await asyncio.to_thread(bus.close)
             stats.close()
 
     app = FastAPI(title="Log Insight gateway", lifespan=lifespan)
     app.state.ready = False
-    app.include_router(http_ingest.router)
+    for router in http_routers():
+        app.include_router(router)
 
     @app.exception_handler(IngestRefused)
     async def on_refused(_request: Request, exc: IngestRefused) -> JSONResponse:
@@ -70,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(BusUnavailable)
     async def on_bus_down(_request: Request, exc: BusUnavailable) -> JSONResponse:
+        # Counted by the pipeline (telemetry.BUS_DELIVERY_FAILED) where the source is known.
         return _refusal(503, "bus_unavailable", str(exc), **{"Retry-After": str(BUS_RETRY_AFTER_S)})
 
     @app.exception_handler(RequestValidationError)
@@ -77,6 +93,11 @@ def create_app(settings: Settings) -> FastAPI:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(part) for part in first.get("loc", ()))
         return _refusal(400, "invalid_request", f"{where}: {first.get('msg', 'invalid')}")
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        """Prometheus exposition of the gateway's counters (see `ingest_gateway.telemetry`)."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ingest_gateway import telemetry
 from ingest_gateway.filter import RuleFilter
 from ingest_gateway.sinks.stats import StatsWriter
-from loginsight.bus import Bus
+from loginsight.bus import Bus, BusUnavailable
 from loginsight.model import LogRecord
 from loginsight.settings import TOPIC_LOGS_TO_ANALYZE
 
@@ -34,11 +36,24 @@ class IngestPipeline:
         self._publish_lock = threading.Lock()
 
     def ingest(self, records: Sequence[LogRecord]) -> IngestResult:
+        sources = Counter(record.source for record in records)
+        for source, count in sources.items():
+            telemetry.RECORDS_RECEIVED.labels(source=source).inc(count)
         filtered = self.rules.apply(records)
         matches = [record for record in filtered if record.matched_rules]
-        with self._publish_lock:  # keeps each batch contiguous on the embedded bus
-            self.bus.publish(
-                TOPIC_LOGS_TO_ANALYZE, [(record.service, record.to_bus()) for record in matches]
-            )
+        try:
+            with self._publish_lock:  # keeps each batch contiguous on the embedded bus
+                self.bus.publish(
+                    TOPIC_LOGS_TO_ANALYZE,
+                    [(record.service, record.to_bus()) for record in matches],
+                )
+        except BusUnavailable:
+            for source in sources:
+                telemetry.BUS_DELIVERY_FAILED.labels(source=source).inc()
+            raise
         self.stats.add(filtered)
+        for source, count in sources.items():
+            telemetry.RECORDS_ACCEPTED.labels(source=source).inc(count)
+        for source, count in Counter(record.source for record in matches).items():
+            telemetry.RECORDS_MATCHED.labels(source=source).inc(count)
         return IngestResult(accepted=len(filtered), matched=len(matches))

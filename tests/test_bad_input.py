@@ -384,7 +384,7 @@ def test_zz_gateway_alive_and_stats_hold_exactly_the_valid_records(gw: Gateway) 
     assert counted == dict(gw.expected)
     by_source = {row["source"]: row["count"] for row in gw.stats(by="source").json()["rows"]}
     grpc_services = ("valid-grpc", "valid-raw", "valid-stream")
-    assert by_source.get("grpc", 0) == sum(gw.expected[s] for s in grpc_services)
+    assert by_source.get("sdk", 0) == sum(gw.expected[s] for s in grpc_services)
     assert by_source.get("http", 0) == sum(
         n for s, n in gw.expected.items() if s not in grpc_services
     )

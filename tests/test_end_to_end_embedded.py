@@ -61,7 +61,7 @@ def test_http_and_grpc_to_insight_store_exactly_once(tmp_path: Path) -> None:
         assert rows["payments-db"]["count"] == 3 and rows["payments-db"]["errors"] == 3
         assert rows["checkout"]["count"] == 10 and rows["checkout"]["errors"] == 2
         by_source = httpx.get(f"{gateway.url}/v1/stats", params={"by": "source"}).json()["rows"]
-        assert {r["source"]: r["count"] for r in by_source} == {"http": 10, "grpc": 3}
+        assert {r["source"]: r["count"] for r in by_source} == {"http": 10, "sdk": 3}
 
     defs = build_definitions(settings)
     instance = dg.DagsterInstance.ephemeral()

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 import grpc
 from google.protobuf.message import DecodeError
 
+from ingest_gateway import telemetry
+from ingest_gateway.auth import KeyChecker
 from ingest_gateway.errors import IngestRefused
 from ingest_gateway.normalize.native import infer_level
 from ingest_gateway.pipeline import IngestPipeline
@@ -26,6 +28,18 @@ from loginsight.settings import GatewaySettings
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "loginsight.v1.LogIngest"
+SOURCE = "sdk"  # the native gRPC protocol is what the Log Insight SDKs speak
+
+
+def metadata_key(context: grpc.aio.ServicerContext) -> str | None:
+    """An API key from gRPC metadata: `authorization: Bearer <key>` or `x-api-key: <key>`."""
+    for key, value in context.invocation_metadata() or ():
+        text = value.decode() if isinstance(value, bytes) else value
+        if key == "x-api-key":
+            return text
+        if key == "authorization" and text.lower().startswith("bearer "):
+            return text[7:].strip()
+    return None
 
 
 class _Undecodable:
@@ -63,7 +77,7 @@ def entry_to_record(
     return LogRecord(
         event_time=event_time,
         received_time=received,
-        source="grpc",
+        source=SOURCE,
         service=entry.service or "unknown",
         host=entry.host or None,
         environment=entry.environment or None,
@@ -77,9 +91,12 @@ def entry_to_record(
 
 
 class LogIngestService:
-    def __init__(self, pipeline: IngestPipeline, settings: GatewaySettings) -> None:
+    def __init__(
+        self, pipeline: IngestPipeline, settings: GatewaySettings, keys: KeyChecker
+    ) -> None:
         self._pipeline = pipeline
         self._settings = settings
+        self._keys = keys
 
     def _records_of(self, batch: ingest_pb2.LogBatch, offset: int) -> list[LogRecord]:
         if len(batch.entries) > self._settings.max_records_per_request:
@@ -101,15 +118,20 @@ class LogIngestService:
         request_iterator: AsyncIterator[ingest_pb2.LogBatch | _Undecodable],
         context: grpc.aio.ServicerContext,
     ) -> ingest_pb2.PushResponse:
+        if not self._keys.accepts(SOURCE, metadata_key(context)):
+            telemetry.rejected(SOURCE, "unauthenticated")
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong API key")
         accepted = matched = 0
         async for batch in request_iterator:
             if isinstance(batch, _Undecodable):
+                telemetry.rejected(SOURCE, "undecodable")
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, batch.reason)
                 raise AssertionError("unreachable: abort raises")  # narrows the type
             try:
                 records = self._records_of(batch, accepted)
                 result = await asyncio.to_thread(self._pipeline.ingest, records)
             except IngestRefused as exc:
+                telemetry.rejected(SOURCE, exc.reason)
                 await context.abort(
                     grpc.StatusCode.INVALID_ARGUMENT,
                     f"{exc.reason}: {exc.detail} ({accepted} entries were accepted before it)",
@@ -124,7 +146,11 @@ class LogIngestService:
         return ingest_pb2.PushResponse(accepted=accepted, matched=matched)
 
 
-def _handler(service: LogIngestService) -> grpc.GenericRpcHandler:
+def handler(
+    pipeline: IngestPipeline, settings: GatewaySettings, keys: KeyChecker
+) -> grpc.GenericRpcHandler:
+    """The LogIngest service as a handler for the gateway's gRPC server."""
+    service = LogIngestService(pipeline, settings, keys)
     serialize: Callable[[ingest_pb2.PushResponse], bytes] = (
         ingest_pb2.PushResponse.SerializeToString
     )
@@ -138,19 +164,3 @@ def _handler(service: LogIngestService) -> grpc.GenericRpcHandler:
             )
         },
     )
-
-
-def build_grpc_server(pipeline: IngestPipeline, settings: GatewaySettings) -> grpc.aio.Server:
-    """A grpc.aio server with LogIngest on `settings.grpc_port`, not yet started."""
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", settings.max_body_bytes),
-            ("grpc.max_send_message_length", 1024 * 1024),
-        ],
-        maximum_concurrent_rpcs=256,
-    )
-    server.add_generic_rpc_handlers((_handler(LogIngestService(pipeline, settings)),))
-    bound = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
-    if bound == 0:
-        raise OSError(f"cannot bind gRPC port {settings.host}:{settings.grpc_port}")
-    return server

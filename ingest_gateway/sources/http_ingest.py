@@ -16,10 +16,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
+from ingest_gateway.auth import KeyChecker, bearer_token
 from ingest_gateway.errors import IngestRefused
 from ingest_gateway.normalize.native import normalize_native
 from ingest_gateway.pipeline import IngestPipeline
 from ingest_gateway.sources.body import decode_utf8, gunzip_bounded
+from ingest_gateway.telemetry import BYTES_RECEIVED, counting_refusals
 from loginsight.model import LogRecord
 from loginsight.settings import GatewaySettings
 
@@ -142,11 +144,32 @@ def parse_records(
     return records
 
 
+SOURCE = "http"
+
+
+def get_keys(request: Request) -> KeyChecker:
+    keys: KeyChecker = request.app.state.sources.keys
+    return keys
+
+
+KeysDep = Annotated[KeyChecker, Depends(get_keys)]
+
+
 @router.post("/v1/ingest", response_model=IngestResponse)
 async def ingest(
-    request: Request, pipeline: PipelineDep, settings: GatewaySettingsDep
+    request: Request, pipeline: PipelineDep, settings: GatewaySettingsDep, keys: KeysDep
 ) -> IngestResponse:
-    """Ingest native JSON / NDJSON records; 200 once every record is durable."""
+    """Ingest native JSON / NDJSON records; 200 once every record is durable.
+
+    Authenticated with `Authorization: Bearer <key>` when keys are configured for `http`."""
+    keys.check(SOURCE, bearer_token(request))
+    with counting_refusals(SOURCE):
+        return await _ingest(request, pipeline, settings)
+
+
+async def _ingest(
+    request: Request, pipeline: IngestPipeline, settings: GatewaySettings
+) -> IngestResponse:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in JSON_TYPES | NDJSON_TYPES:
         raise IngestRefused(
@@ -156,6 +179,7 @@ async def ingest(
             status=415,
         )
     body = await read_body(request, settings)
+    BYTES_RECEIVED.labels(source=SOURCE).inc(len(body))
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("gzip", "x-gzip", "deflate"):
         body = gunzip_bounded(body, settings.max_decompressed_bytes)
@@ -164,6 +188,6 @@ async def ingest(
             "unsupported_encoding", f"content encoding {encoding!r}; use gzip", status=415
         )
     text = decode_utf8(body)
-    records = await asyncio.to_thread(parse_records, text, media_type, settings, "http")
+    records = await asyncio.to_thread(parse_records, text, media_type, settings, SOURCE)
     result = await asyncio.to_thread(pipeline.ingest, records)
     return IngestResponse(accepted=result.accepted, matched=result.matched)
