@@ -19,6 +19,7 @@ from ingest_gateway.errors import IngestRefused
 from ingest_gateway.filter import RuleFilter, load_rules
 from ingest_gateway.grpc_server import build_grpc_server
 from ingest_gateway.pipeline import IngestPipeline
+from ingest_gateway.sinks.archive import ArchiveWriter
 from ingest_gateway.sinks.stats import DIMENSIONS, StatsDimension, StatsWriter, parse_window
 from ingest_gateway.source_registry import (
     SourceContext,
@@ -38,6 +39,16 @@ def _refusal(status: int, reason: str, detail: str, **headers: str) -> JSONRespo
     return JSONResponse({"error": reason, "detail": detail}, status_code=status, headers=headers)
 
 
+ARCHIVE_ROLL_CHECK_S = 5.0
+
+
+async def _roll_archive(archive: ArchiveWriter) -> None:
+    """Close archive segments on time even when no request arrives to do it."""
+    while True:
+        await asyncio.sleep(ARCHIVE_ROLL_CHECK_S)
+        await asyncio.to_thread(archive.roll_due)
+
+
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,7 +58,16 @@ def create_app(settings: Settings) -> FastAPI:
             bus.ensure_topics, [TOPIC_LOGS_TO_ANALYZE, TOPIC_INSIGHTS_PROCESSED]
         )
         stats = StatsWriter(settings.stats_db_path)
-        pipeline = IngestPipeline(RuleFilter(load_rules(settings.gateway.rules_file)), stats, bus)
+        archive = (
+            ArchiveWriter(
+                settings.archive_dir, settings.archive.roll_after_s, settings.archive.roll_bytes
+            )
+            if settings.archive.enabled
+            else None
+        )
+        rules = RuleFilter(load_rules(settings.gateway.rules_file))
+        pipeline = IngestPipeline(rules, stats, bus, archive)
+        roller = asyncio.create_task(_roll_archive(archive)) if archive else None
         context = SourceContext(settings, pipeline, KeyChecker(settings.gateway))
         grpc_server = build_grpc_server(grpc_handlers(context), settings.gateway)
         await grpc_server.start()
@@ -71,6 +91,9 @@ def create_app(settings: Settings) -> FastAPI:
             for listener in reversed(listeners):
                 await listener.stop()
             await grpc_server.stop(grace=5)
+            if roller is not None and archive is not None:
+                roller.cancel()
+                await asyncio.to_thread(archive.close)
             await asyncio.to_thread(bus.close)
             stats.close()
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ingest_gateway import telemetry
 from ingest_gateway.filter import RuleFilter
+from ingest_gateway.sinks.archive import ArchiveWriter
 from ingest_gateway.sinks.stats import StatsWriter
 from loginsight.bus import Bus, BusUnavailable
 from loginsight.model import LogRecord
@@ -25,14 +26,17 @@ class IngestResult:
 
 
 class IngestPipeline:
-    """filter -> bus (matches) -> stats (all). Returns only once the matches are durable on the
-    bus, so a source may acknowledge; if the bus refuses, nothing is counted and the source
-    answers with a retryable error."""
+    """filter -> bus (matches) -> archive (all) -> stats (all). Returns only once the matches are
+    durable on the bus and every record in the archive, so a source may acknowledge; if the bus
+    refuses, nothing is archived or counted and the source answers with a retryable error."""
 
-    def __init__(self, rules: RuleFilter, stats: StatsWriter, bus: Bus) -> None:
+    def __init__(
+        self, rules: RuleFilter, stats: StatsWriter, bus: Bus, archive: ArchiveWriter | None = None
+    ) -> None:
         self.rules = rules
         self.stats = stats
         self.bus = bus
+        self.archive = archive
         self._publish_lock = threading.Lock()
 
     def ingest(self, records: Sequence[LogRecord]) -> IngestResult:
@@ -51,6 +55,8 @@ class IngestPipeline:
             for source in sources:
                 telemetry.BUS_DELIVERY_FAILED.labels(source=source).inc()
             raise
+        if self.archive is not None:
+            self.archive.append(filtered)
         self.stats.add(filtered)
         for source, count in sources.items():
             telemetry.RECORDS_ACCEPTED.labels(source=source).inc(count)

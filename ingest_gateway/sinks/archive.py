@@ -1,0 +1,151 @@
+"""The archive sink: every normalized record, durably, partitioned by event hour.
+
+A batch is appended to the open segment of its hour (an Arrow IPC stream) and fsynced before the
+request is acknowledged. A segment is rolled into a closed zstd Parquet file when it has been
+open `roll_after_s` or passed `roll_bytes`; segments left open by a crash are rolled at start, the
+complete batches in them kept. See `loginsight.archive` for the layout readers rely on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from loginsight.archive import ARCHIVE_SCHEMA, hour_dir, hour_of
+from loginsight.model import LogRecord
+
+log = logging.getLogger(__name__)
+
+SEGMENT_SUFFIX = ".arrows"
+
+
+def records_to_table(records: Sequence[LogRecord]) -> pa.Table:
+    columns = {
+        "id": [r.id for r in records],
+        "event_time": [r.event_time for r in records],
+        "received_time": [r.received_time for r in records],
+        "source": [r.source for r in records],
+        "service": [r.service for r in records],
+        "host": [r.host for r in records],
+        "environment": [r.environment for r in records],
+        "level": [r.level.value for r in records],
+        "severity_number": [r.severity_number for r in records],
+        "message": [r.message for r in records],
+        "attributes": [list(r.attributes.items()) for r in records],
+        "trace_id": [r.trace_id for r in records],
+        "span_id": [r.span_id for r in records],
+        "matched_rules": [list(r.matched_rules) for r in records],
+    }
+    return pa.table(columns, schema=ARCHIVE_SCHEMA)
+
+
+@dataclass
+class _Segment:
+    path: Path
+    opened_at: float
+    sink: pa.OSFile
+    writer: ipc.RecordBatchStreamWriter
+
+    def append(self, table: pa.Table) -> None:
+        self.writer.write_table(table)
+        self.sink.flush()
+        os.fsync(self.sink.fileno())
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+
+def roll_segment(path: Path) -> Path | None:
+    """Turn a segment into a closed Parquet file beside it, keeping every complete batch."""
+    batches: list[pa.RecordBatch] = []
+    try:
+        with pa.OSFile(str(path), "rb") as source:
+            reader = ipc.open_stream(source)
+            while True:
+                try:
+                    batches.append(reader.read_next_batch())
+                except StopIteration:
+                    break
+    except (pa.ArrowInvalid, OSError) as exc:  # a torn tail after a crash: keep what was whole
+        log.warning(
+            "archive segment %s ends early (%s); keeping %d batches", path, exc, len(batches)
+        )
+    if batches:
+        target = path.with_suffix(".parquet")
+        partial = path.with_suffix(".parquet.tmp")
+        pq.write_table(pa.Table.from_batches(batches, ARCHIVE_SCHEMA), partial, compression="zstd")
+        with partial.open("rb") as handle:
+            os.fsync(handle.fileno())
+        partial.replace(target)
+    path.unlink(missing_ok=True)
+    return path.with_suffix(".parquet") if batches else None
+
+
+class ArchiveWriter:
+    def __init__(self, root: Path, roll_after_s: float = 60.0, roll_bytes: int = 64 << 20) -> None:
+        self.root = root
+        self.roll_after_s = roll_after_s
+        self.roll_bytes = roll_bytes
+        self._open: dict[datetime, _Segment] = {}
+        self._lock = threading.Lock()
+        root.mkdir(parents=True, exist_ok=True)
+        for leftover in sorted(root.glob(f"hour=*/part-*{SEGMENT_SUFFIX}")):
+            roll_segment(leftover)
+
+    def append(self, records: Sequence[LogRecord]) -> None:
+        """Append records durably (fsynced) to the open segment of each one's event hour."""
+        if not records:
+            return
+        by_hour: dict[datetime, list[LogRecord]] = defaultdict(list)
+        for record in records:
+            by_hour[hour_of(record.event_time)].append(record)
+        with self._lock:
+            for hour, members in by_hour.items():
+                self._segment(hour).append(records_to_table(members))
+            self._roll_due(time.monotonic())
+
+    def _segment(self, hour: datetime) -> _Segment:
+        segment = self._open.get(hour)
+        if segment is None:
+            directory = hour_dir(self.root, hour)
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / f"part-{uuid.uuid4().hex}{SEGMENT_SUFFIX}"
+            sink = pa.OSFile(str(path), "wb")
+            segment = _Segment(path, time.monotonic(), sink, ipc.new_stream(sink, ARCHIVE_SCHEMA))
+            self._open[hour] = segment
+        return segment
+
+    def _roll_due(self, now: float) -> None:
+        for hour, segment in list(self._open.items()):
+            if now - segment.opened_at >= self.roll_after_s or segment.size >= self.roll_bytes:
+                self._close(hour)
+
+    def _close(self, hour: datetime) -> None:
+        segment = self._open.pop(hour)
+        segment.writer.close()
+        segment.sink.close()
+        roll_segment(segment.path)
+
+    def roll_due(self) -> None:
+        """Close segments that are old or large enough; called periodically when idle too."""
+        with self._lock:
+            self._roll_due(time.monotonic())
+
+    def close(self) -> None:
+        """Roll every open segment."""
+        with self._lock:
+            for hour in list(self._open):
+                self._close(hour)

@@ -1,0 +1,66 @@
+"""The record archive's layout, shared by its writer (the gateway) and its readers (Dagster).
+
+Every normalized record is archived, partitioned by event hour:
+
+    <data_dir>/archive/hour=2026-03-02T10/part-<id>.parquet     closed, zstd, immutable
+    <data_dir>/archive/hour=2026-03-02T10/part-<id>.arrows      open segment (Arrow IPC stream)
+
+Readers only ever see closed Parquet files, so a backfill never touches a file being written.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+HOUR_FORMAT = "%Y-%m-%dT%H"
+
+ARCHIVE_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("event_time", pa.timestamp("us", tz="UTC")),
+        ("received_time", pa.timestamp("us", tz="UTC")),
+        ("source", pa.string()),
+        ("service", pa.string()),
+        ("host", pa.string()),
+        ("environment", pa.string()),
+        ("level", pa.string()),
+        ("severity_number", pa.int32()),
+        ("message", pa.string()),
+        ("attributes", pa.map_(pa.string(), pa.string())),
+        ("trace_id", pa.string()),
+        ("span_id", pa.string()),
+        ("matched_rules", pa.list_(pa.string())),
+    ]
+)
+
+
+def hour_of(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def hour_dir(root: Path, hour: datetime) -> Path:
+    return root / f"hour={hour_of(hour).strftime(HOUR_FORMAT)}"
+
+
+def closed_files(root: Path, start: datetime, end: datetime) -> list[Path]:
+    """Closed Parquet files of the hours in [start, end)."""
+    files: list[Path] = []
+    hour = hour_of(start)
+    while hour < end:
+        directory = hour_dir(root, hour)
+        if directory.is_dir():
+            files.extend(sorted(directory.glob("part-*.parquet")))
+        hour += timedelta(hours=1)
+    return files
+
+
+def read_hours(root: Path, start: datetime, end: datetime) -> pa.Table:
+    """Every archived record with an event hour in [start, end), as one Arrow table."""
+    files = closed_files(root, start, end)
+    if not files:
+        return ARCHIVE_SCHEMA.empty_table()
+    return pa.concat_tables([pq.read_table(f, schema=ARCHIVE_SCHEMA) for f in files])
