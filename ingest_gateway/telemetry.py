@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from ingest_gateway.errors import IngestRefused
 
@@ -29,7 +29,26 @@ BYTES_RECEIVED = Counter(
     "loginsight_bytes_received", "Request body bytes as received (compressed)", ["source"]
 )
 BUS_DELIVERY_FAILED = Counter(
-    "loginsight_bus_delivery_failed", "Batches the bus did not confirm (answered 503)", ["source"]
+    "loginsight_bus_delivery_failed",
+    "Batches the bus did not confirm in time (spooled; answered 503 when there is no spool)",
+    ["source"],
+)
+RECORDS_SPOOLED = Counter(
+    "loginsight_records_spooled",
+    "Matched records fsynced to the local spool instead of the bus, to be drained in order",
+    ["source"],
+)
+SPOOL_DRAINED = Counter(
+    "loginsight_spool_drained", "Spooled records the bus confirmed, let go by the spool"
+)
+SPOOL_RECORDS = Gauge("loginsight_spool_records", "Records waiting in the local spool")
+RECORDS_TRUNCATED = Counter(
+    "loginsight_records_truncated", "Records cut at the size limit and marked truncated", ["source"]
+)
+PARSE_FALLBACK = Counter(
+    "loginsight_parse_fallback",
+    "Records kept as raw text because their wire format did not parse",
+    ["source"],
 )
 
 

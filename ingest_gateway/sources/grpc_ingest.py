@@ -2,7 +2,8 @@
 
 Each `LogBatch` is normalized and made durable as it arrives, so memory stays bounded on long
 streams; the response counts what was acknowledged. Bad input ends the stream with
-INVALID_ARGUMENT naming the problem, a bus outage with UNAVAILABLE (retryable).
+INVALID_ARGUMENT naming the problem, a bus outage with UNAVAILABLE, a gateway at its bounds
+(spool or records in flight) with RESOURCE_EXHAUSTED; both retryable.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from google.protobuf.message import DecodeError
 
 from ingest_gateway import telemetry
 from ingest_gateway.auth import KeyChecker
-from ingest_gateway.errors import IngestRefused
+from ingest_gateway.errors import Backpressure, IngestRefused
 from ingest_gateway.normalize.native import infer_level
 from ingest_gateway.pipeline import IngestPipeline
 from ingest_gateway.proto import ingest_pb2
@@ -135,6 +136,11 @@ class LogIngestService:
                 await context.abort(
                     grpc.StatusCode.INVALID_ARGUMENT,
                     f"{exc.reason}: {exc.detail} ({accepted} entries were accepted before it)",
+                )
+            except Backpressure as exc:
+                await context.abort(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"{exc} ({accepted} entries were accepted before it)",
                 )
             except BusUnavailable as exc:
                 await context.abort(
