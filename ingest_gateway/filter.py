@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+import pyarrow as pa
 import yaml
 from pydantic import BaseModel, Field, model_validator
 
+from ingest_gateway.rule_scan import ColumnMatcher
 from loginsight.model import Level, LogRecord
 
 
@@ -50,8 +52,9 @@ def load_rules(path: Path | None) -> RulesConfig:
 
 
 class RuleFilter:
-    """Rules compiled once. A combined pattern rejects the common non-matching line in one scan;
-    only matching lines are tested rule by rule to name the rules they matched."""
+    """Rules compiled once. Row by row (`matches`, `apply`), a combined pattern rejects the common
+    non-matching line in one scan and only matching lines are tested rule by rule. A whole batch
+    (`match_column`) is scanned at once by one multi-pattern matcher, with the same results."""
 
     def __init__(self, config: RulesConfig) -> None:
         self._names = [rule.name for rule in config.rules]
@@ -67,6 +70,23 @@ class RuleFilter:
             )
         except re.error:  # a rule with global inline flags cannot be joined; test one by one
             self._any = None
+        self._columns = ColumnMatcher(
+            self._names,
+            patterns={
+                index: re.compile(pattern)
+                for index, rule in enumerate(config.rules)
+                if (pattern := rule.pattern()) is not None
+            },
+            keywords={
+                index: rule.keywords for index, rule in enumerate(config.rules) if rule.keywords
+            },
+            levels={
+                index: frozenset(rule.levels)
+                for index, rule in enumerate(config.rules)
+                if rule.levels
+            },
+            row_matcher=self.matches,
+        )
 
     @property
     def rule_names(self) -> list[str]:
@@ -78,6 +98,16 @@ class RuleFilter:
         if self._any is None or self._any.search(message):
             hits.update(name for name, pattern in self._patterns if pattern.search(message))
         return tuple(name for name in self._names if name in hits)
+
+    @property
+    def engine(self) -> str:
+        """The multi-pattern engine of `match_column`: "hyperscan", or "python" without it."""
+        return self._columns.engine
+
+    def match_column(self, messages: pa.Array, levels: pa.Array) -> pa.ListArray:
+        """The names of the rules each row matches (rule order), for a batch as columns:
+        `messages` strings, `levels` Level values. Row i is `matches(messages[i], levels[i])`."""
+        return self._columns.match(messages, levels)
 
     def apply(self, records: Sequence[LogRecord]) -> list[LogRecord]:
         """Every record, each with `matched_rules` set."""

@@ -373,6 +373,15 @@ def test_grpc_stream_keeps_batches_acknowledged_before_a_bad_one(
     gw.assert_grpc_serves(channel)
 
 
+def test_lone_surrogates_in_json_are_replaced_not_a_server_error(gw: Gateway) -> None:
+    body = '{"service": "surrogate", "message": "bad \\ud800 text", "attrs": {"k\\udc00": "v"}}'
+    reply = gw.post(body, {"content-type": "application/json"})
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == {"accepted": 1, "matched": 0}
+    gw.expected["surrogate"] += 1
+    gw.assert_http_serves()
+
+
 # ================================================================================== at the end
 
 

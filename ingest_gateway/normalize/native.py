@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ingest_gateway.errors import IngestRefused
+from ingest_gateway.normalize.text import scrub_surrogates
 from loginsight.model import Level, LogRecord
 
 # Field names accepted for each LogRecord field, first match wins.
@@ -67,7 +68,7 @@ def _first(obj: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str, Any] | N
 def _text(value: Any, field: str, limit: int = 1024) -> str:
     if not isinstance(value, str | int | float) or isinstance(value, bool):
         raise IngestRefused("invalid_field", f"{field} must be a string")
-    text = str(value)
+    text = scrub_surrogates(str(value))
     if len(text) > limit:
         raise IngestRefused("field_too_large", f"{field} is longer than {limit} characters")
     return text
@@ -76,7 +77,10 @@ def _text(value: Any, field: str, limit: int = 1024) -> str:
 def _attributes(value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise IngestRefused("invalid_field", "attrs must be an object of string values")
-    return {str(k)[:256]: v if isinstance(v, str) else str(v) for k, v in value.items()}
+    return {
+        scrub_surrogates(str(k)[:256]): scrub_surrogates(v if isinstance(v, str) else str(v))
+        for k, v in value.items()
+    }
 
 
 def normalize_native(
@@ -88,7 +92,8 @@ def normalize_native(
     found = _first(obj, _MESSAGE_KEYS)
     if found is None:
         raise IngestRefused("missing_message", "a record needs a 'message' field")
-    message = found[1] if isinstance(found[1], str) else str(found[1])
+    # JSON may carry lone surrogates ("\ud800") that no UTF-8 sink can write: replace them.
+    message = scrub_surrogates(found[1] if isinstance(found[1], str) else str(found[1]))
     if len(message.encode("utf-8", "surrogatepass")) > max_message_bytes:
         raise IngestRefused(
             "record_too_large", f"message exceeds {max_message_bytes} bytes", status=413

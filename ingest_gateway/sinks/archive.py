@@ -20,10 +20,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from loginsight.archive import ARCHIVE_SCHEMA, hour_dir, hour_of
+from loginsight.archive import records_from_table as records_from_table  # re-exported
 from loginsight.model import LogRecord
 
 log = logging.getLogger(__name__)
@@ -115,7 +117,22 @@ class ArchiveWriter:
         with self._lock:
             for hour, members in by_hour.items():
                 self._segment(hour).append(records_to_table(members))
-            self._roll_due(time.monotonic())
+            full = self._detach(time.monotonic(), by_age=False)
+        _roll(full)
+
+    def append_table(self, table: pa.Table) -> None:
+        """Append an archive-schema table durably (fsynced), split by event hour in Arrow."""
+        if table.num_rows == 0:
+            return
+        table = table.select(ARCHIVE_SCHEMA.names).cast(ARCHIVE_SCHEMA)
+        hours = pc.floor_temporal(table["event_time"], unit="hour")
+        distinct = pc.unique(hours).to_pylist()
+        with self._lock:
+            for hour in distinct:
+                members = table if len(distinct) == 1 else table.filter(pc.equal(hours, hour))
+                self._segment(hour_of(hour)).append(members)
+            full = self._detach(time.monotonic(), by_age=False)
+        _roll(full)
 
     def _segment(self, hour: datetime) -> _Segment:
         segment = self._open.get(hour)
@@ -128,24 +145,34 @@ class ArchiveWriter:
             self._open[hour] = segment
         return segment
 
-    def _roll_due(self, now: float) -> None:
+    def _detach(self, now: float, by_age: bool) -> list[_Segment]:
+        """Close the writers of segments past the size bound (and the age bound, `by_age`) and
+        take them out of the open set. They are rolled into Parquet by the caller outside the
+        lock: a roll takes seconds for a big segment, and appends must not wait for it."""
+        due = []
         for hour, segment in list(self._open.items()):
-            if now - segment.opened_at >= self.roll_after_s or segment.size >= self.roll_bytes:
-                self._close(hour)
-
-    def _close(self, hour: datetime) -> None:
-        segment = self._open.pop(hour)
-        segment.writer.close()
-        segment.sink.close()
-        roll_segment(segment.path)
+            old = by_age and now - segment.opened_at >= self.roll_after_s
+            if old or segment.size >= self.roll_bytes:
+                del self._open[hour]
+                segment.writer.close()
+                segment.sink.close()
+                due.append(segment)
+        return due
 
     def roll_due(self) -> None:
-        """Close segments that are old or large enough; called periodically when idle too."""
+        """Roll segments that are old or large enough; called periodically (also when idle), so
+        a request never waits for an age roll."""
         with self._lock:
-            self._roll_due(time.monotonic())
+            due = self._detach(time.monotonic(), by_age=True)
+        _roll(due)
 
     def close(self) -> None:
         """Roll every open segment."""
         with self._lock:
-            for hour in list(self._open):
-                self._close(hour)
+            due = self._detach(float("inf"), by_age=True)
+        _roll(due)
+
+
+def _roll(segments: list[_Segment]) -> None:
+    for segment in segments:
+        roll_segment(segment.path)

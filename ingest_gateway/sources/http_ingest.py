@@ -19,7 +19,13 @@ from pydantic import BaseModel
 from ingest_gateway.auth import KeyChecker, bearer_token
 from ingest_gateway.errors import IngestRefused
 from ingest_gateway.normalize.native import normalize_native
-from ingest_gateway.pipeline import IngestPipeline
+from ingest_gateway.normalize.native_columns import (
+    NotColumnar,
+    decode_json,
+    decode_ndjson,
+    normalize_columns,
+)
+from ingest_gateway.pipeline import IngestPipeline, IngestResult
 from ingest_gateway.sources.body import decode_utf8, gunzip_bounded
 from ingest_gateway.telemetry import BYTES_RECEIVED, counting_refusals
 from loginsight.model import LogRecord
@@ -188,6 +194,29 @@ async def _ingest(
             "unsupported_encoding", f"content encoding {encoding!r}; use gzip", status=415
         )
     text = decode_utf8(body)
-    records = await asyncio.to_thread(parse_records, text, media_type, settings, SOURCE)
-    result = await asyncio.to_thread(pipeline.ingest, records)
+    if settings.columnar_ingest:
+        result = await asyncio.to_thread(ingest_columns, text, media_type, settings, pipeline)
+    else:
+        records = await asyncio.to_thread(parse_records, text, media_type, settings, SOURCE)
+        result = await asyncio.to_thread(pipeline.ingest, records)
     return IngestResponse(accepted=result.accepted, matched=result.matched)
+
+
+def ingest_columns(
+    text: str, media_type: str, settings: GatewaySettings, pipeline: IngestPipeline
+) -> IngestResult:
+    """The whole body parsed, normalized and ingested as columns. A body this path cannot map
+    exactly (or must refuse) is reparsed by `parse_records`, which gives the same records, or
+    the refusal naming the line or record at fault."""
+    received = datetime.now(UTC)
+    try:
+        if media_type in JSON_TYPES:
+            decoded = decode_json(text, settings.max_records_per_request)
+        else:
+            decoded = decode_ndjson(text, settings.max_records_per_request)
+        table = normalize_columns(
+            decoded, source=SOURCE, received=received, max_message_bytes=settings.max_record_bytes
+        )
+    except NotColumnar:
+        return pipeline.ingest(parse_records(text, media_type, settings, SOURCE))
+    return pipeline.ingest_table(table)

@@ -27,6 +27,10 @@ class BusMessage:
 class Bus(ABC):
     """An append-only, partitioned, offset-addressed log of messages."""
 
+    # The largest key + value the bus takes (None: no limit). A larger message is refused
+    # whenever it is sent, so it must be refused before it is acknowledged, never retried.
+    max_message_bytes: int | None = None
+
     @abstractmethod
     def ensure_topics(self, topics: Sequence[str]) -> None:
         """Create the topics when missing."""

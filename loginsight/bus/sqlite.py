@@ -26,8 +26,11 @@ CREATE TABLE IF NOT EXISTS bus_messages (
 """
 
 
+BUSY_TIMEOUT_S = 30.0  # how long a publish waits for another writer's lock
+
+
 class SQLiteBus(Bus):
-    def __init__(self, path: Path, busy_timeout_s: float = 30.0) -> None:
+    def __init__(self, path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(
             path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
