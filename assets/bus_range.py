@@ -8,12 +8,22 @@ from loginsight.bus import Offsets
 
 class BusRange(dg.Config):
     """Offsets `start[p] <= offset < end[p]` of `topic` per partition (keys are partition
-    numbers as text), named by `batch_key`, the sensor's run key."""
+    numbers as text), named by `batch_key`, the sensor's run key. For the hourly partitioned
+    analysis, `hours` are the event hours of the range this run analyzes (usually just its
+    partition's). Without a topic (a backfill from the UI or the CLI), there is no range:
+    `error_events` reads its partition's hour from the archive."""
 
-    topic: str
+    topic: str = Field(default="", description="empty: read the partition's hour from the archive")
     start: dict[str, int] = Field(default_factory=dict)
     end: dict[str, int] = Field(default_factory=dict)
-    batch_key: str
+    batch_key: str = ""
+    hours: list[str] = Field(
+        default_factory=list, description="event hours kept; empty: the partition's hour"
+    )
+
+    @property
+    def from_bus(self) -> bool:
+        return bool(self.topic)
 
     @staticmethod
     def offsets(raw: dict[str, int]) -> Offsets:

@@ -6,23 +6,28 @@ from assets.error_events import BUS_RETRY
 from assets.incidents import IncidentBatch
 from loginsight.insight import Insight
 from loginsight.settings import TOPIC_INSIGHTS_PROCESSED
-from loginsight_dagster.resources import BusResource
-from rca.analyzer import LocalAnalyzer
+from loginsight_dagster.partitions import EVENT_HOURS
+from loginsight_dagster.resources import AnalyzerResource, BusResource
+from rca.openai_analyst import spend_of
 
 
 @dg.asset(
     group_name="rca",
     kinds={"python", "kafka"},
     owners=["team:loginsight"],
+    partitions_def=EVENT_HOURS,
     retry_policy=BUS_RETRY,
     description="Root-cause insights written by the analyzer for each incident, published to "
     "topic ai.insights.processed keyed by incident fingerprint.",
 )
 def rca_insights(
-    context: dg.AssetExecutionContext, incidents: IncidentBatch, bus: BusResource
+    context: dg.AssetExecutionContext,
+    incidents: IncidentBatch,
+    bus: BusResource,
+    analyzer: AnalyzerResource,
 ) -> dg.Output[list[Insight]]:
-    analyzer = LocalAnalyzer()
-    insights = analyzer.analyze(incidents.incidents, incidents.batch_key)
+    engine = analyzer.build()
+    insights = engine.analyze(incidents.incidents, incidents.batch_key)
     with bus.open() as opened:
         opened.publish(
             TOPIC_INSIGHTS_PROCESSED,
@@ -34,7 +39,8 @@ def rca_insights(
         insights,
         metadata={
             "insights": len(insights),
-            "analyzer": analyzer.name,
+            "analyzer": engine.name,
+            **spend_of(insights),
             "preview": dg.MetadataValue.md(preview or "none"),
         },
     )

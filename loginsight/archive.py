@@ -14,7 +14,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from loginsight.model import LogRecord
 
 HOUR_FORMAT = "%Y-%m-%dT%H"
 
@@ -64,3 +67,25 @@ def read_hours(root: Path, start: datetime, end: datetime) -> pa.Table:
     if not files:
         return ARCHIVE_SCHEMA.empty_table()
     return pa.concat_tables([pq.read_table(f, schema=ARCHIVE_SCHEMA) for f in files])
+
+
+def records_from_table(table: pa.Table) -> list[LogRecord]:
+    """The rows of an archive-schema table as LogRecords (the inverse of the writer's
+    `records_to_table`)."""
+    out = []
+    for row in table.to_pylist():
+        row["event_time"] = row["event_time"].astimezone(UTC)
+        row["received_time"] = row["received_time"].astimezone(UTC)
+        row["attributes"] = dict(row["attributes"] or ())
+        row["matched_rules"] = tuple(row["matched_rules"] or ())
+        out.append(LogRecord.model_validate(row))
+    return out
+
+
+def read_matched_hour(root: Path, hour: datetime) -> list[LogRecord]:
+    """The records of one event hour that matched a filter rule: what the gateway published to
+    topic logs.to.analyze for that hour, as far as the archive's closed files hold it."""
+    start = hour_of(hour)
+    table = read_hours(root, start, start + timedelta(hours=1))
+    matched = table.filter(pc.greater(pc.list_value_length(table["matched_rules"]), 0))
+    return records_from_table(matched)

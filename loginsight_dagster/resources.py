@@ -12,17 +12,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from loginsight.bus import Bus
 from loginsight.bus.kafka import KafkaBus
 from loginsight.bus.sqlite import SQLiteBus
-from loginsight.settings import Settings
+from loginsight.settings import OpenAISettings, Settings
 from loginsight.store import InsightStore
 from loginsight.store.postgres import PostgresInsightStore
 from loginsight.store.sqlite import SQLiteInsightStore
+from rca.analyzer import Analyzer
+from rca.analyzers import analyzer_for
 
 POSTGRES_DSN_ENV = "LOGINSIGHT_POSTGRES__DSN"
+OPENAI_API_KEY_ENV = "LOGINSIGHT_OPENAI__API_KEY"
+_OPENAI_DEFAULTS = OpenAISettings()
 
 
 class BusResource(dg.ConfigurableResource):
@@ -85,3 +89,68 @@ class InsightStoreResource(dg.ConfigurableResource):
             yield store
         finally:
             store.close()
+
+
+class AnalyzerResource(dg.ConfigurableResource):
+    """The RCA analyzer: `local` (offline, deterministic) or `openai` (any OpenAI-compatible
+    endpoint, with the budgets and the cache of `loginsight.settings.OpenAISettings`)."""
+
+    kind: str = Field(default="local", description="local | openai")
+    model: str = Field(default=_OPENAI_DEFAULTS.model)
+    base_url: str = Field(default="", description="empty: api.openai.com")
+    api_key: str = Field(default="", description=f"through EnvVar {OPENAI_API_KEY_ENV}")
+    timeout_s: float = Field(default=_OPENAI_DEFAULTS.timeout_s)
+    max_retries: int = Field(default=_OPENAI_DEFAULTS.max_retries)
+    response_format: str = Field(default=_OPENAI_DEFAULTS.response_format)
+    max_output_tokens: int = Field(default=_OPENAI_DEFAULTS.max_output_tokens)
+    max_input_tokens: int = Field(default=_OPENAI_DEFAULTS.max_input_tokens)
+    run_token_budget: int = Field(default=_OPENAI_DEFAULTS.run_token_budget)
+    day_token_budget: int = Field(default=_OPENAI_DEFAULTS.day_token_budget)
+    price_in_per_1k: float = Field(default=_OPENAI_DEFAULTS.price_in_per_1k)
+    price_out_per_1k: float = Field(default=_OPENAI_DEFAULTS.price_out_per_1k)
+    cache_path: str = Field(default=".loginsight/llm_cache.sqlite")
+    redact_patterns: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AnalyzerResource:
+        openai = settings.openai
+        # The key is a secret: pass it as an EnvVar when it comes from the environment, so the
+        # Dagster UI never shows it.
+        api_key: str = openai.api_key.get_secret_value() if openai.api_key else ""
+        if settings.analyzer == "openai" and os.environ.get(OPENAI_API_KEY_ENV):
+            api_key = dg.EnvVar(OPENAI_API_KEY_ENV)
+        return cls(
+            kind=settings.analyzer,
+            model=openai.model,
+            base_url=openai.base_url or "",
+            api_key=api_key,
+            timeout_s=openai.timeout_s,
+            max_retries=openai.max_retries,
+            response_format=openai.response_format,
+            max_output_tokens=openai.max_output_tokens,
+            max_input_tokens=openai.max_input_tokens,
+            run_token_budget=openai.run_token_budget,
+            day_token_budget=openai.day_token_budget,
+            price_in_per_1k=openai.price_in_per_1k,
+            price_out_per_1k=openai.price_out_per_1k,
+            cache_path=str(settings.llm_cache_path),
+            redact_patterns=list(settings.redaction.extra_patterns),
+        )
+
+    def build(self) -> Analyzer:
+        """A fresh analyzer for one run (the per-run token budget counts from here)."""
+        openai = OpenAISettings(
+            api_key=SecretStr(self.api_key) if self.api_key else None,
+            base_url=self.base_url or None,
+            model=self.model,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            response_format=self.response_format,  # type: ignore[arg-type]  # checked there
+            max_output_tokens=self.max_output_tokens,
+            max_input_tokens=self.max_input_tokens,
+            run_token_budget=self.run_token_budget,
+            day_token_budget=self.day_token_budget,
+            price_in_per_1k=self.price_in_per_1k,
+            price_out_per_1k=self.price_out_per_1k,
+        )
+        return analyzer_for(self.kind, openai, Path(self.cache_path), self.redact_patterns)

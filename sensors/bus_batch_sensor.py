@@ -3,16 +3,28 @@
 The run key is the batch's offset range, so a replayed tick, a restarted daemon or a second
 daemon asks for the same key again and Dagster launches it once. The cursor moves past a
 batch only in the same tick result that requests its run.
+
+For an hourly partitioned job, the sensor reads the batch (it is bounded) to find the event
+hours of its records, and requests one run per hour: partition key `<hour>`, run key
+`<offset range>#hour=<hour>`, the same offset range as run config plus the hours to keep. Before
+asking, it drops the run keys that already have a run, so a tick that died halfway through
+submitting asks only for the rest.
 """
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 from pydantic import BaseModel, Field
 
-from loginsight.bus import Offsets
+from loginsight.batch_keys import hour_key, sensor_batch_key
+from loginsight.bus import BusMessage, Offsets
+from loginsight.model import LogRecord
+from loginsight_dagster.partitions import partition_of_hour
 from loginsight_dagster.resources import BusResource
 
 RUN_KEY_TAG = "dagster/run_key"
@@ -113,9 +125,11 @@ def make_bus_batch_sensor(
     policy: BatchPolicy,
     description: str,
     minimum_interval_seconds: int = 5,
+    partitions_def: dg.HourlyPartitionsDefinition | None = None,
 ) -> dg.SensorDefinition:
     """A sensor that turns batches of `topic` into runs of job `job_name`, passing the offset
-    range as the run config of asset `config_op` (a `BusRange`)."""
+    range as the run config of asset `config_op` (a `BusRange`). With `partitions_def` (the
+    job's hourly partitions), a batch becomes one run per event hour its records belong to."""
 
     @dg.sensor(
         name=name,
@@ -126,37 +140,97 @@ def make_bus_batch_sensor(
     )
     def _sensor(context: dg.SensorEvaluationContext, bus: BusResource) -> dg.SensorResult:
         cursor = BatchCursor.parse(context.cursor)
+        now = time.time()
         with bus.open() as opened:
-            end = opened.end_offsets(topic)
-        plan = plan_batch(cursor, end, policy, time.time())
-        if plan.end is None:
+            plan = plan_batch(cursor, opened.end_offsets(topic), policy, now)
+            if plan.end is None:
+                return dg.SensorResult(
+                    skip_reason=dg.SkipReason(f"{plan.reason}; lag {plan.lag}"),
+                    cursor=plan.cursor.dump(),
+                )
+            batch = BatchRequests(topic, config_op, plan.start, plan.end, plan.lag)
+            if partitions_def is None:
+                requests = [batch.request()]
+            else:
+                messages = opened.read(topic, plan.start, plan.end)
+                hours = partitions_of(messages, partitions_def, datetime.fromtimestamp(now, UTC))
+                requests = [batch.request(partition, kept) for partition, kept in hours.items()]
+        fresh = _not_yet_requested(context.instance, requests)
+        if not fresh:  # a replayed tick whose runs exist (or nothing readable): move on
+            why = f"run for {batch.run_key} exists" if requests else "no readable message"
             return dg.SensorResult(
-                skip_reason=dg.SkipReason(f"{plan.reason}; lag {plan.lag}"),
-                cursor=plan.cursor.dump(),
+                skip_reason=dg.SkipReason(f"{why}; lag {plan.lag}"), cursor=plan.cursor.dump()
             )
-        run_key = run_key_of(topic, plan.start, plan.end)
-        already = context.instance.get_runs(
-            filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1
-        )
-        if already:  # a replayed tick whose run exists: move on, ask for nothing
-            return dg.SensorResult(
-                skip_reason=dg.SkipReason(f"run for {run_key} exists"), cursor=plan.cursor.dump()
-            )
-        batch = {
-            "topic": topic,
-            "start": {str(p): o for p, o in plan.start.items()},
-            "end": {str(p): o for p, o in plan.end.items()},
+        return dg.SensorResult(run_requests=fresh, cursor=plan.cursor.dump())
+
+    return _sensor
+
+
+@dataclass(frozen=True)
+class BatchRequests:
+    """The run requests of one closed batch."""
+
+    topic: str
+    config_op: str
+    start: Offsets
+    end: Offsets
+    lag: int
+
+    @property
+    def run_key(self) -> str:
+        return run_key_of(self.topic, self.start, self.end)
+
+    def request(self, partition: str | None = None, hours: Iterable[str] = ()) -> dg.RunRequest:
+        """The run of the whole batch, or of the events of `hours` in it, analyzed in hourly
+        partition `partition`, keyed `<offset range>#hour=<partition>`."""
+        run_key = self.run_key if partition is None else sensor_batch_key(self.run_key, partition)
+        batch: dict[str, Any] = {
+            "topic": self.topic,
+            "start": {str(p): o for p, o in self.start.items()},
+            "end": {str(p): o for p, o in self.end.items()},
             "batch_key": run_key,
         }
-        request = dg.RunRequest(
+        if partition is not None:
+            batch["hours"] = sorted(hours)
+        return dg.RunRequest(
             run_key=run_key,
-            run_config={"ops": {config_op: {"config": batch}}},
+            run_config={"ops": {self.config_op: {"config": batch}}},
+            partition_key=partition,
             tags={
-                "loginsight/topic": topic,
-                "loginsight/lag": str(plan.lag),
+                "loginsight/topic": self.topic,
+                "loginsight/lag": str(self.lag),
                 "loginsight/batch": json.dumps(batch["end"]),
             },
         )
-        return dg.SensorResult(run_requests=[request], cursor=plan.cursor.dump())
 
-    return _sensor
+
+def partitions_of(
+    messages: Iterable[BusMessage], partitions_def: dg.HourlyPartitionsDefinition, now: datetime
+) -> dict[str, set[str]]:
+    """The hourly partitions the records of a batch belong to, each with the event hours it
+    analyzes (its own, plus out-of-range hours clamped into the first or current partition).
+    Unreadable messages belong to no hour: `error_events` counts them in every run of the batch."""
+    hours: set[str] = set()
+    for message in messages:
+        try:
+            hours.add(hour_key(LogRecord.from_bus(message.value).event_time))
+        except ValueError:
+            continue
+    by_partition: dict[str, set[str]] = {}
+    for hour in sorted(hours):
+        by_partition.setdefault(partition_of_hour(hour, partitions_def, now), set()).add(hour)
+    return by_partition
+
+
+def _not_yet_requested(
+    instance: dg.DagsterInstance, requests: list[dg.RunRequest]
+) -> list[dg.RunRequest]:
+    """The requests no run exists for yet. A replayed tick, a restarted daemon or a second
+    daemon evaluating the same cursor computes the same run keys, so each is launched once (the
+    daemon, too, drops a request whose run key it has launched)."""
+    keys = [request.run_key for request in requests if request.run_key]
+    if not keys:
+        return []
+    existing = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: keys}))
+    launched = {run.tags.get(RUN_KEY_TAG) for run in existing}
+    return [request for request in requests if request.run_key not in launched]
