@@ -7,12 +7,14 @@ group leaves no orphans.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
@@ -20,10 +22,23 @@ import httpx
 from loginsight.settings import Settings
 
 DAGSTER_YAML = """\
-# Written by `loginsight up` on first start; edit freely.
-# Runs queue so a burst of batches cannot starve a small machine.
-run_queue:
-  max_concurrent_runs: 2
+# Written by `loginsight up` on first start; edit freely. Storage: SQLite files in this folder
+# (for Postgres, see deploy/dagster.postgres.yaml).
+concurrency:
+  # Runs queue so a burst of batches cannot starve a small machine: two at a time, of which at
+  # most one backfill run and one report, so sensor-driven analysis always gets a slot.
+  runs:
+    max_concurrent_runs: 2
+    tag_concurrency_limits:
+      - key: dagster/backfill
+        limit: 1
+      - key: loginsight/kind
+        value: report
+        limit: 1
+  # Steps in a pool (pool="duckdb_warehouse": the writers of warehouse.duckdb) run one at a time.
+  pools:
+    default_limit: 1
+    granularity: op
 telemetry:
   enabled: false
 """
@@ -119,3 +134,66 @@ def wait_until_up(url: str, stack: Stack, timeout_s: float) -> bool:
             pass
         time.sleep(0.5)
     return False
+
+
+UP_RECORD_FILE = "up.json"
+
+
+@dataclass(frozen=True)
+class UpRecord:
+    """What a running `loginsight up` left in the data folder for `down` and `status`."""
+
+    pid: int
+    gateway_url: str
+    dagster_url: str
+    started_at: float
+
+    @classmethod
+    def path_in(cls, settings: Settings) -> Path:
+        return settings.data_dir / UP_RECORD_FILE
+
+    def write(self, settings: Settings) -> None:
+        path = self.path_in(settings)
+        temp = path.with_suffix(".tmp")
+        temp.write_text(json.dumps(asdict(self)))
+        temp.replace(path)  # readers never see half a file
+
+    @classmethod
+    def read(cls, settings: Settings) -> UpRecord | None:
+        """The record of a `loginsight up` that is still running, else None."""
+        try:
+            record = cls(**json.loads(cls.path_in(settings).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+        return record if process_running(record.pid) else None
+
+    def remove(self, settings: Settings) -> None:
+        path = self.path_in(settings)
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(path.read_text()).get("pid") == self.pid:
+                path.unlink()
+
+
+def process_running(pid: int) -> bool:
+    """True while `pid` is a live `loginsight` process: an exited one (a zombie its parent has not
+    reaped yet) or a recycled pid now used by another program does not count."""
+    proc = Path("/proc") / str(pid)
+    try:
+        stat = (proc / "stat").read_text()
+        cmdline = (proc / "cmdline").read_bytes()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[0]
+    return state not in ("Z", "X") and b"loginsight" in cmdline
+
+
+def stop_process(pid: int, timeout_s: float) -> bool:
+    """SIGTERM `pid` and wait until it has exited; False when it is still running at the end."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while process_running(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True

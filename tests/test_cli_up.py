@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +22,31 @@ LOGINSIGHT = str(Path(sys.executable).with_name("loginsight"))
 INSIGHT_DEADLINE_S = 300.0
 
 LINEAGE_QUERY = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
+CHECKS_QUERY = """{ assetNodes { assetKey { path }
+    assetChecksOrError { ... on AssetChecks { checks { name } } } } }"""
+SENSOR_RUNS_QUERY = """{ runsOrError(filter: {statuses: [SUCCESS],
+    tags: [{key: "dagster/sensor_name", value: "logs_to_analyze_sensor"}]}) {
+    ... on Runs { results { runId jobName status } } } }"""
+RUN_DEADLINE_S = 120.0
+
+
+def _graphql(dagster_url: str, query: str) -> dict[str, Any]:
+    reply = httpx.post(f"{dagster_url}/graphql", json={"query": query}, timeout=30)
+    body: dict[str, Any] = reply.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def _sensor_runs_succeeded(dagster_url: str) -> list[dict[str, Any]]:
+    """Successful runs the logs sensor launched, waited for within a bound."""
+    deadline = time.monotonic() + RUN_DEADLINE_S
+    while True:
+        runs: list[dict[str, Any]] = _graphql(dagster_url, SENSOR_RUNS_QUERY)["runsOrError"][
+            "results"
+        ]
+        if runs or time.monotonic() > deadline:
+            return runs
+        time.sleep(2)
 
 
 def _processes_with_env(marker: str) -> list[int]:
@@ -89,10 +115,39 @@ def test_up_feeds_sample_shows_insights_and_lineage_and_stops_cleanly(
             for dep in node["dependencyKeys"]
         }
         assert {
-            ("error_events", "incidents"),
+            ("error_events", "log_templates"),
+            ("log_templates", "incidents"),
             ("incidents", "rca_insights"),
             ("rca_insights", "user_insights"),
         } <= edges
+        assert {node["assetKey"]["path"][-1] for node in nodes} >= {
+            "error_events",
+            "log_templates",
+            "incidents",
+            "rca_insights",
+            "user_insights",
+            "hot_stats",
+            "insight_report_daily",
+            "insight_report_weekly",
+        }
+        # The reporting side: hot stats observed from the gateway, feeding incidents and reports.
+        assert {
+            ("hot_stats", "incidents"),
+            ("hot_stats", "insight_report_daily"),
+            ("hot_stats", "insight_report_weekly"),
+        } <= edges
+        checks = {
+            node["assetKey"]["path"][-1]: {c["name"] for c in node["assetChecksOrError"]["checks"]}
+            for node in _graphql(dagster_url, CHECKS_QUERY)["assetNodes"]
+            if "checks" in node["assetChecksOrError"]
+        }
+        assert "incidents_have_events" in checks["incidents"]
+        assert "insights_match_schema" in checks["rca_insights"]
+        assert "stored_text_redacted" in checks["user_insights"]
+        assert "sensor_lag_within_bound" in checks["error_events"]
+        runs = _sensor_runs_succeeded(dagster_url)
+        assert runs, "no run launched by logs_to_analyze_sensor succeeded"
+        assert {run["jobName"] for run in runs} == {"analyze_logs"}
 
         stats = _cli(stack_env, "stats", "--json", "--by", "service")
         assert stats.returncode == 0, stats.stderr
@@ -106,8 +161,31 @@ def test_up_feeds_sample_shows_insights_and_lineage_and_stops_cleanly(
         assert sent.returncode == 0, sent.stderr
         assert "sent 2 records (1 matched" in sent.stdout
         assert _processes_with_env(marker), "the stack's processes should be visible"
+
+        status = _cli(stack_env, "status", "--json")
+        assert status.returncode == 0, status.stderr
+        report = json.loads(status.stdout)
+        assert report["up"] == {"running": True, "pid": up.pid}
+        assert report["services"]["gateway"]["up"] and report["services"]["dagster"]["up"]
+        # The sensor's cursor is read from the Dagster instance `up` runs on.
+        logs_topic = report["bus"]["topics"]["logs.to.analyze"]
+        assert logs_topic["sensor_cursor"] is True and logs_topic["lag"] >= 0
+        assert report["last_insight"] is not None
+
+        down = subprocess.run(
+            [LOGINSIGHT, "down"],
+            env=stack_env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=150,
+        )
+        assert down.returncode == 0, down.stderr
+        assert "stopped" in down.stdout
+        up.wait(timeout=30)  # `down` returns once `up` has exited
     finally:
-        up.send_signal(signal.SIGTERM)
+        if up.poll() is None:
+            up.send_signal(signal.SIGTERM)
         try:
             up.wait(timeout=90)
         except subprocess.TimeoutExpired:
