@@ -33,6 +33,7 @@ lint: install
 	$(VENV)/bin/mypy
 
 test: install services lint
+	bash scripts/test_tools.sh
 	$(PY) -m pytest
 
 proto: install

@@ -114,9 +114,10 @@ class LogRecord(BaseModel):
     matched_rules: tuple[str, ...] = ()
 
     def to_bus(self) -> bytes:
-        """Serialize as a versioned bus payload."""
-        body: dict[str, Any] = {"v": SCHEMA_VERSION, "record": self.model_dump(mode="json")}
-        return _dumps(body)
+        """Serialize as a versioned bus payload: `{"v": 1, "record": {...}}`, compact UTF-8 JSON.
+        Pydantic's own serializer writes the record (the same bytes as json.dumps of
+        model_dump(mode="json"), several times faster: every match on the hot path pays it)."""
+        return b'{"v":%d,"record":%s}' % (SCHEMA_VERSION, self.model_dump_json().encode())
 
     @classmethod
     def from_bus(cls, payload: bytes) -> LogRecord:
@@ -125,10 +126,6 @@ class LogRecord(BaseModel):
         if body.get("v") != SCHEMA_VERSION:
             raise ValueError(f"unsupported LogRecord schema version {body.get('v')!r}")
         return cls.model_validate(body["record"])
-
-
-def _dumps(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _loads(payload: bytes) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -74,6 +75,9 @@ class GatewaySettings(BaseModel):
     # UNIMPLEMENTED.
     native_http_enabled: bool = True  # POST /v1/ingest
     native_grpc_enabled: bool = True  # loginsight.v1.LogIngest
+    # The native HTTP path parses, normalizes, filters and counts a request as Arrow columns;
+    # false runs the per-record path of before (the baseline `bench.ingest_http --baseline`).
+    columnar_ingest: bool = True
     datadog: DatadogSourceSettings = Field(default_factory=DatadogSourceSettings)
     firehose: FirehoseSourceSettings = Field(default_factory=FirehoseSourceSettings)
     loki: LokiSourceSettings = Field(default_factory=LokiSourceSettings)
@@ -124,6 +128,30 @@ class ArchiveSettings(BaseModel):
     enabled: bool = True
     roll_after_s: float = 60.0  # a segment becomes a readable Parquet file at most this late
     roll_bytes: int = 64 * 1024 * 1024
+
+
+class StatsSettings(BaseModel):
+    """The gateway's hot stats (DuckDB): per-minute rows for a while, then hourly rows."""
+
+    minute_retention_h: float = Field(default=48.0, gt=0)  # then folded into hourly rows
+    hour_retention_days: float = Field(default=400.0, gt=0)  # then dropped
+    compact_interval_s: float = Field(default=10.0, gt=0)  # how often rows are folded
+
+
+class SpoolSettings(BaseModel):
+    """What "acknowledged" means when the bus cannot confirm in time: the matches are fsynced to
+    the gateway's local spool (`<data_dir>/spool.sqlite`) and drained to the bus in order once it
+    is back. Past a bound, the gateway pushes back (HTTP 503 or 429 with Retry-After, gRPC
+    RESOURCE_EXHAUSTED) instead of buffering without limit."""
+
+    enabled: bool = True  # off: a bus that cannot confirm is answered 503 / UNAVAILABLE
+    publish_timeout_s: float = Field(default=5.0, gt=0)  # a request waits this long for the bus
+    max_records: int = Field(default=1_000_000, ge=1)  # spooled records; beyond, 503
+    max_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)  # spooled bytes; beyond, 503
+    # Records held in memory by ingest calls in progress; beyond, 429 (one call always passes).
+    max_in_flight_records: int = Field(default=200_000, ge=1)
+    drain_batch_records: int = Field(default=5_000, ge=1)  # per bus publish while draining
+    retry_after_s: int = Field(default=5, ge=1)  # the Retry-After of a 429 or 503
 
 
 class SensorSettings(BaseModel):
@@ -236,6 +264,7 @@ class FileTailSettings(BaseModel):
     multiline_start: str = DEFAULT_MULTILINE_START  # regex a record's first line matches
     multiline_max_lines: int = Field(default=500, ge=1)
     multiline_flush_s: float = Field(default=1.0, ge=0)  # a quiet file's last record is complete
+    rotate_wait_s: float = Field(default=5.0, ge=0)  # a renamed file is read until this quiet
     max_record_bytes: int = Field(default=256 * 1024, ge=256)  # longer ones truncated, marked
     poll_interval_s: float = Field(default=0.5, gt=0)
     read_chunk_bytes: int = Field(default=1024 * 1024, ge=4096)  # per file per poll
@@ -249,6 +278,48 @@ class FileTailSettings(BaseModel):
         except re.error as exc:
             raise ValueError(f"file_tail.multiline_start is invalid: {exc}") from exc
         return self
+
+
+class UiSettings(BaseModel):
+    """The web dashboard the gateway serves under `/ui` (read-only: stats and insights)."""
+
+    enabled: bool = True
+    # Where links to the Dagster asset and runs point; unset: http://127.0.0.1:{dagster_port}.
+    dagster_url: str | None = None
+    refresh_s: float = Field(default=5.0, ge=1.0)  # how often an open page polls for new data
+
+
+class ReportSettings(BaseModel):
+    """The scheduled insight reports (`insight_report_daily`, `insight_report_weekly`) and the
+    asset checks' bounds. Reports run at `hour` o'clock in `timezone`; the weekly one on Monday."""
+
+    timezone: str = "UTC"  # an IANA name: "Europe/Paris"
+    hour: int = Field(default=6, ge=0, le=23)
+    top_incidents: int = Field(default=10, ge=1)
+    # An incident still seen within this long before the period's end is open, else resolved.
+    resolved_after_minutes: int = Field(default=60, ge=1)
+    max_insights: int = Field(default=1_000, ge=1)  # insights read from the store per report
+    # The `sensor_lag_within_bound` check fails when topic logs.to.analyze holds more records
+    # than this past the logs sensor's cursor.
+    max_sensor_lag_records: int = Field(default=50_000, ge=0)
+
+    @model_validator(mode="after")
+    def _known_timezone(self) -> ReportSettings:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"reports.timezone {self.timezone!r} is not a known zone") from exc
+        return self
+
+
+class DagsterSettings(BaseModel):
+    """The Dagster code location. `partitions_start` is the first hour (UTC) of the hourly
+    partitions of `error_events` ... `rca_insights`: older hours cannot be backfilled, and events
+    older than it are analyzed in its first partition."""
+
+    partitions_start: date = date(2026, 1, 1)
 
 
 CONFIG_FILE_ENV = "LOGINSIGHT_CONFIG"
@@ -290,11 +361,16 @@ class Settings(BaseSettings):
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     sensor: SensorSettings = Field(default_factory=SensorSettings)
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
+    stats: StatsSettings = Field(default_factory=StatsSettings)
+    spool: SpoolSettings = Field(default_factory=SpoolSettings)
     otlp: OtlpSettings = Field(default_factory=OtlpSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
     syslog: SyslogSettings = Field(default_factory=SyslogSettings)
     file_tail: FileTailSettings = Field(default_factory=FileTailSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
+    dagster: DagsterSettings = Field(default_factory=DagsterSettings)
 
     @model_validator(mode="after")
     def _absolute_data_dir(self) -> Settings:
@@ -315,6 +391,10 @@ class Settings(BaseSettings):
         return self.data_dir / "bus.sqlite"
 
     @cached_property
+    def spool_db_path(self) -> Path:
+        return self.data_dir / "spool.sqlite"
+
+    @cached_property
     def store_db_path(self) -> Path:
         return self.data_dir / "insights.sqlite"
 
@@ -323,8 +403,24 @@ class Settings(BaseSettings):
         return self.data_dir / "dagster"
 
     @cached_property
+    def reports_dir(self) -> Path:
+        """Where the insight reports are written (`latest.md`, `latest.html` and one pair per
+        report and period)."""
+        return self.data_dir / "reports"
+
+    @cached_property
+    def warehouse_db_path(self) -> Path:
+        """Dagster's own DuckDB warehouse (never the gateway's stats.duckdb)."""
+        return self.data_dir / "warehouse.duckdb"
+
+    @cached_property
     def llm_cache_path(self) -> Path:
         return self.openai.cache_path or self.data_dir / "llm_cache.sqlite"
+
+    @property
+    def dagster_url(self) -> str:
+        """The Dagster webserver's base URL, for links from the dashboard."""
+        return (self.ui.dagster_url or f"http://127.0.0.1:{self.dagster_port}").rstrip("/")
 
     @cached_property
     def file_tail_offsets_path(self) -> Path:

@@ -119,3 +119,31 @@ def clean_postgres(postgres_dsn: str) -> str:
 
 
 # ============================ end of: real backing services =================================
+
+
+# =============================================================================================
+# Fault injection: a private Kafka broker (tests/kafka_process.py) that a test may kill -9 and
+# start again, leaving the shared broker on 9092 alone.
+# =============================================================================================
+
+
+@pytest.fixture(scope="session")
+def _private_kafka_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from tests.kafka_process import PrivateKafka
+
+    broker = PrivateKafka(tmp_path_factory.mktemp("private-kafka"))
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def private_kafka(_private_kafka_process: Any) -> Any:
+    """A private broker of this session, running when the test starts (a test that stops or
+    kills it need not restart it: the next test's fixture does)."""
+    _private_kafka_process.start()
+    return _private_kafka_process
+
+
+# ============================== end of: fault injection =====================================

@@ -4,6 +4,7 @@ and assets -> SQLite insight store, with each count checked and replays creating
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -15,10 +16,24 @@ from loginsight.store import build_store
 from loginsight_dagster.definitions import build_definitions
 from tests.support import launch, make_settings, running_gateway, tick
 
+# Every event in one hour (the minute after the current hour began), so the sensor's batch is
+# one hourly partition whatever second the test starts at.
+EVENT_TIME = datetime.now(UTC).replace(minute=1, second=0, microsecond=0)
+HTTP_TS = EVENT_TIME.isoformat()
+GRPC_NANOS = int((EVENT_TIME + timedelta(seconds=5)).timestamp() * 1e9)
+
 HTTP_LINES = [
-    {"service": "payments-db", "level": "error", "message": f"too many connections (max {n})"}
+    {
+        "ts": HTTP_TS,
+        "service": "payments-db",
+        "level": "error",
+        "message": f"too many connections (max {n})",
+    }
     for n in (100, 101, 102)
-] + [{"service": "checkout", "level": "info", "message": f"order {n} placed"} for n in range(7)]
+] + [
+    {"ts": HTTP_TS, "service": "checkout", "level": "info", "message": f"order {n} placed"}
+    for n in range(7)
+]
 
 
 def test_http_and_grpc_to_insight_store_exactly_once(tmp_path: Path) -> None:
@@ -41,6 +56,7 @@ def test_http_and_grpc_to_insight_store_exactly_once(tmp_path: Path) -> None:
                 ingest_pb2.LogBatch(
                     entries=[
                         ingest_pb2.LogEntry(
+                            time_unix_nano=GRPC_NANOS,
                             service="checkout",
                             severity_number=17,
                             message=f"upstream payments-api timeout after {ms}ms: ERROR",
@@ -49,7 +65,11 @@ def test_http_and_grpc_to_insight_store_exactly_once(tmp_path: Path) -> None:
                     ]
                 ),
                 ingest_pb2.LogBatch(
-                    entries=[ingest_pb2.LogEntry(service="checkout", message="healthy")]
+                    entries=[
+                        ingest_pb2.LogEntry(
+                            time_unix_nano=GRPC_NANOS, service="checkout", message="healthy"
+                        )
+                    ]
                 ),
             ]
             pushed = stub.Push(iter(batches), timeout=30)
@@ -85,12 +105,17 @@ def test_http_and_grpc_to_insight_store_exactly_once(tmp_path: Path) -> None:
     idle, _, skip = tick(defs, instance, "insights_processed_sensor", store_cursor)
     assert idle == [] and skip and "no new messages" in skip
 
+    # The database's errors and its caller's timeouts burst together: one incident, whose root
+    # cause is the database (resource exhaustion, first to fail), counting every line once.
     with build_store(settings) as store:
-        insights = {i.service: i for i in store.list_insights()}
-    assert set(insights) == {"payments-db", "checkout"}
-    assert insights["payments-db"].count == 3
-    assert insights["payments-db"].template == "too many connections (max <*>)"
-    assert "connection pool exhaustion" in insights["payments-db"].summary
-    assert insights["checkout"].count == 2
-    assert insights["checkout"].level == "error"
-    assert insights["checkout"].batches == 1
+        [insight] = store.list_insights()
+    assert insight.kind == "incident"
+    assert insight.service == insight.root_cause_service == "payments-db"
+    assert insight.template == "too many connections (max <*>)"
+    assert insight.count == 5
+    assert insight.blast_radius == {"payments-db": 3, "checkout": 2}
+    assert insight.level == "error"
+    assert insight.batches == 1 and insight.occurrences == 1
+    assert "connection limit is exhausted" in insight.summary
+    assert insight.next_steps and insight.evidence
+    assert {line.service for line in insight.evidence} == {"payments-db", "checkout"}

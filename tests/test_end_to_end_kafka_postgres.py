@@ -5,6 +5,7 @@ from the topics' current end, as a new deployment reading only new data would.""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -46,13 +47,23 @@ def test_kafka_and_postgres_end_to_end(
         logs_cursor = _cursor_at_end(kafka_bootstrap, TOPIC_LOGS_TO_ANALYZE)
         insights_cursor = _cursor_at_end(kafka_bootstrap, TOPIC_INSIGHTS_PROCESSED)
 
+        # One event hour for every line, so the sensor's batch is one hourly partition.
+        hour = datetime.now(UTC).replace(minute=1, second=0, microsecond=0)
+        ts = hour.isoformat()
         lines = []
         for service in SERVICES:
             lines += [
-                {"service": service, "message": f"Exception: lock wait timeout on row {n}"}
+                {
+                    "ts": ts,
+                    "service": service,
+                    "message": f"Exception: lock wait timeout on row {n}",
+                }
                 for n in range(5)
             ]
-            lines += [{"service": service, "message": f"served request {n}"} for n in range(20)]
+            lines += [
+                {"ts": ts, "service": service, "message": f"served request {n}"} for n in range(20)
+            ]
+        nanos = int((hour + timedelta(seconds=5)).timestamp() * 1e9)
         reply = httpx.post(
             f"{gateway.url}/v1/ingest",
             content="\n".join(json.dumps(line) for line in lines),
@@ -68,9 +79,13 @@ def test_kafka_and_postgres_end_to_end(
                         ingest_pb2.LogBatch(
                             entries=[
                                 ingest_pb2.LogEntry(
-                                    service="billing", message="kernel panic in worker 7"
+                                    time_unix_nano=nanos,
+                                    service="billing",
+                                    message="kernel panic in worker 7",
                                 ),
-                                ingest_pb2.LogEntry(service="billing", message="all good"),
+                                ingest_pb2.LogEntry(
+                                    time_unix_nano=nanos, service="billing", message="all good"
+                                ),
                             ]
                         )
                     ]
@@ -98,11 +113,12 @@ def test_kafka_and_postgres_end_to_end(
     # Storing the same batch again (a retried run) leaves every count as it was.
     assert launch(defs, instance, "store_insights", store_requests[0]).success
 
+    # Four services' lock wait timeouts and billing's panic burst together: one incident that
+    # counts every error line once, per service, however often the batch was stored.
     with build_store(settings) as store:
-        found = store.list_insights()
-    by_service = {(i.service, i.template): i for i in found}
-    assert len(found) == 5
-    for service in SERVICES:
-        insight = by_service[(service, "Exception: lock wait timeout on row <*>")]
-        assert insight.count == 5 and insight.batches == 1
-    assert by_service[("billing", "kernel panic in worker <*>")].count == 1
+        [insight] = store.list_insights()
+    assert insight.kind == "incident"
+    assert insight.count == 21 and insight.batches == 1 and insight.occurrences == 1
+    assert insight.blast_radius == {"billing": 6, "orders": 5, "search": 5, "auth": 5}
+    assert insight.root_cause_service in SERVICES
+    assert insight.next_steps and insight.evidence

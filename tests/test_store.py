@@ -169,3 +169,49 @@ def test_insights_are_listed_most_recently_seen_first(store: InsightStore) -> No
 
     assert [s.service for s in store.list_insights()] == ["search", "cart", "auth"]
     assert [s.service for s in store.list_insights(limit=2)] == ["search", "cart"]
+
+
+def test_batch_keys_name_the_batches_that_saw_an_insight_latest_first(
+    store: InsightStore,
+) -> None:
+    early = make_insight(batch_key="logs.to.analyze@p0:0-10", last_seen=T0)
+    late = make_insight(batch_key="logs.to.analyze@p0:10-20", last_seen=T0 + timedelta(hours=1))
+    store.upsert([early, late, make_insight(service="other", batch_key="elsewhere")])
+    fingerprint = early.fingerprint
+    assert store.batch_keys(fingerprint) == ["logs.to.analyze@p0:10-20", "logs.to.analyze@p0:0-10"]
+    assert store.batch_keys(fingerprint, limit=1) == ["logs.to.analyze@p0:10-20"]
+    assert store.batch_keys("no-such-fingerprint") == []
+
+
+def test_root_cause_fields_round_trip_and_occurrences_add_up(store: InsightStore) -> None:
+    from loginsight.insight import EvidenceLine
+
+    analysed = {
+        "kind": "incident",
+        "root_cause_service": "payments-db",
+        "root_cause_template": "FATAL: too many connections for role <*>",
+        "root_cause_example": "FATAL: too many connections for role app ✓",
+        "confidence": 0.83,
+        "evidence": [
+            EvidenceLine(ts=T0, service="payments-db", line="FATAL: too many connections"),
+            EvidenceLine(ts=T0 + timedelta(seconds=4), service="checkout", line="timeout\nnext"),
+        ],
+        "blast_radius": {"payments-db": 20, "checkout": 7},
+        "next_steps": ["Compare active connections with max_connections.", "Add a pooler."],
+    }
+    store.upsert([make_insight(batch_key="b1", count=27, occurrences=2, **analysed)])
+    store.upsert([make_insight(batch_key="b2", count=5, occurrences=1, **analysed)])
+
+    [stored] = store.list_insights()
+    for field, value in analysed.items():
+        assert getattr(stored, field) == value, field
+    assert stored.occurrences == 3 and stored.batches == 2 and stored.count == 32
+
+
+def test_an_insight_without_root_cause_fields_reads_with_defaults(store: InsightStore) -> None:
+    store.upsert([make_insight()])
+
+    [stored] = store.list_insights()
+    assert stored.kind == "incident" and stored.root_cause_service is None
+    assert (stored.evidence, stored.blast_radius, stored.next_steps) == ([], {}, [])
+    assert stored.occurrences == 1
