@@ -43,6 +43,7 @@ from loginsight.cli_output import (
     friendly,
     gateway_url,
 )
+from loginsight.cli_report import report
 from loginsight.client import (
     SendTotals,
     fetch_series,
@@ -72,6 +73,7 @@ app = typer.Typer(
 )
 app.add_typer(insights_app, name="insights")
 app.command("backfill")(backfill)
+app.command("report")(report)
 
 READY_TIMEOUT_S = 180.0
 DOWN_TIMEOUT_S = 120.0

@@ -24,6 +24,7 @@ from loginsight.insight_report import MAX_SERVICES_CHARTED, InsightReport, Repor
 
 LATEST_MARKDOWN = "latest.md"
 LATEST_HTML = "latest.html"
+LATEST_JSON = "latest.json"
 
 # Colour-blind friendly (Okabe-Ito), one per charted service.
 _PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
@@ -219,6 +220,8 @@ class ReportFiles:
     svg: Path
     latest_markdown: Path
     latest_html: Path
+    json: Path
+    latest_json: Path
 
 
 def write_report(report: InsightReport, top: int, reports_dir: Path) -> ReportFiles:
@@ -234,8 +237,13 @@ def write_report(report: InsightReport, top: int, reports_dir: Path) -> ReportFi
         svg=reports_dir / f"{stem}.svg",
         latest_markdown=reports_dir / LATEST_MARKDOWN,
         latest_html=reports_dir / LATEST_HTML,
+        json=reports_dir / f"{stem}.json",
+        latest_json=reports_dir / LATEST_JSON,
     )
+    data = report.model_dump_json(indent=2)  # for `loginsight report --json` and scripts
     for path, text in (
+        (files.json, data),
+        (files.latest_json, data),
         (files.svg, svg),
         (files.markdown, markdown),
         (files.html, page),
