@@ -1,6 +1,7 @@
 """`rca_insights`: one insight per incident, published to topic `ai.insights.processed`."""
 
 import dagster as dg
+from dagster_openai import OpenAIResource
 
 from assets.error_events import BUS_RETRY
 from assets.incidents import IncidentBatch
@@ -25,9 +26,16 @@ def rca_insights(
     incidents: IncidentBatch,
     bus: BusResource,
     analyzer: AnalyzerResource,
+    openai: OpenAIResource,
 ) -> dg.Output[list[Insight]]:
-    engine = analyzer.build()
-    insights = engine.analyze(incidents.incidents, incidents.batch_key)
+    if analyzer.kind == "openai":
+        # dagster-openai's client records the API usage on this materialization too.
+        with openai.get_client(context) as client:
+            engine = analyzer.build(client)
+            insights = engine.analyze(incidents.incidents, incidents.batch_key)
+    else:
+        engine = analyzer.build()
+        insights = engine.analyze(incidents.incidents, incidents.batch_key)
     with bus.open() as opened:
         opened.publish(
             TOPIC_INSIGHTS_PROCESSED,

@@ -28,7 +28,12 @@ from loginsight_dagster.report_resources import (
     ReportResource,
     warehouse_from_settings,
 )
-from loginsight_dagster.resources import AnalyzerResource, BusResource, InsightStoreResource
+from loginsight_dagster.resources import (
+    AnalyzerResource,
+    BusResource,
+    InsightStoreResource,
+    openai_resource_from_settings,
+)
 from loginsight_dagster.schedules import build_schedules
 from loginsight_dagster.template_resource import TemplateMinerResource
 from sensors import BatchPolicy, make_bus_batch_sensor
@@ -80,6 +85,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "bus": BusResource.from_settings(settings),
             "store": InsightStoreResource.from_settings(settings),
             "analyzer": AnalyzerResource.from_settings(settings),
+            "openai": openai_resource_from_settings(settings),
             "gateway": GatewayStatsResource.from_settings(settings),
             "reports": ReportResource.from_settings(settings),
             "warehouse": warehouse_from_settings(settings),

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+from dagster_openai import OpenAIResource
+from openai import OpenAI as OpenAIClient
 from pydantic import Field, SecretStr
 
 from loginsight.bus import Bus
@@ -137,8 +139,9 @@ class AnalyzerResource(dg.ConfigurableResource):
             redact_patterns=list(settings.redaction.extra_patterns),
         )
 
-    def build(self) -> Analyzer:
-        """A fresh analyzer for one run (the per-run token budget counts from here)."""
+    def build(self, client: OpenAIClient | None = None) -> Analyzer:
+        """A fresh analyzer for one run (the per-run token budget counts from here); `client`,
+        when given, is the OpenAI client the analyst calls (dagster-openai's in assets)."""
         openai = OpenAISettings(
             api_key=SecretStr(self.api_key) if self.api_key else None,
             base_url=self.base_url or None,
@@ -153,4 +156,21 @@ class AnalyzerResource(dg.ConfigurableResource):
             price_in_per_1k=self.price_in_per_1k,
             price_out_per_1k=self.price_out_per_1k,
         )
-        return analyzer_for(self.kind, openai, Path(self.cache_path), self.redact_patterns)
+        return analyzer_for(self.kind, openai, Path(self.cache_path), self.redact_patterns, client)
+
+
+# A local OpenAI-compatible server ignores the key, but the client insists on one.
+UNUSED_OPENAI_KEY = "unused-by-local-servers"
+
+
+def openai_resource_from_settings(settings: Settings) -> OpenAIResource:
+    """dagster-openai's `OpenAIResource` for the OpenAI analyst: the key through an EnvVar when
+    it comes from the environment (the UI never shows it), the base URL of any compatible server."""
+    api_key: str = settings.openai.api_key.get_secret_value() if settings.openai.api_key else ""
+    if os.environ.get(OPENAI_API_KEY_ENV):
+        api_key = dg.EnvVar(OPENAI_API_KEY_ENV)
+    elif not api_key and os.environ.get("OPENAI_API_KEY"):
+        api_key = dg.EnvVar("OPENAI_API_KEY")
+    elif not api_key:
+        api_key = UNUSED_OPENAI_KEY
+    return OpenAIResource(api_key=api_key, base_url=settings.openai.base_url)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from openai import OpenAI as OpenAIClient
+
 from loginsight.redact import Redactor
 from loginsight.settings import OpenAISettings, Settings
 from rca.analyzer import Analyzer, LocalAnalyzer
@@ -21,11 +23,17 @@ def build_analyzer(settings: Settings) -> Analyzer:
 
 
 def analyzer_for(
-    kind: str, openai: OpenAISettings, cache_path: Path, extra_redactions: list[str]
+    kind: str,
+    openai: OpenAISettings,
+    cache_path: Path,
+    extra_redactions: list[str],
+    client: OpenAIClient | None = None,
 ) -> Analyzer:
     """The analyzer of one kind (`local` or `openai`), built from its parts."""
     if kind == "openai":
-        return OpenAIAnalyst(openai, cache_path=cache_path, redactor=Redactor(extra_redactions))
+        return OpenAIAnalyst(
+            openai, cache_path=cache_path, redactor=Redactor(extra_redactions), client=client
+        )
     if kind == "local":
         return LocalAnalyzer()
     raise ValueError(f"unknown analyzer {kind!r}: expected 'local' or 'openai'")

@@ -96,9 +96,11 @@ class OpenAIAnalyst(Analyzer):
         cache_path: Path,
         redactor: Callable[[str], str] | None = None,
         local: Analyzer | None = None,
+        client: openai.OpenAI | None = None,
     ) -> None:
         self._settings = settings
-        self._client = build_openai_client(settings)
+        # A client handed in (dagster-openai's, which records usage on the asset) or our own.
+        self._client = client if client is not None else build_openai_client(settings)
         self._cache_path = cache_path
         self._redactor = redactor or Redactor()
         self._local = local or LocalAnalyzer()
@@ -193,6 +195,7 @@ class OpenAIAnalyst(Analyzer):
             "max_tokens": settings.max_output_tokens,
             "temperature": 0,
             "response_format": response_format(settings.response_format),
+            "timeout": settings.timeout_s,  # per request: a handed-in client has its own default
         }
         response = self._client.chat.completions.create(**request)
         self.usage.requests += 1

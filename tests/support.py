@@ -155,14 +155,17 @@ def tick(
 ) -> tuple[list[dg.RunRequest], str | None, str | None]:
     """Evaluate one sensor tick: (run requests, new cursor, skip message)."""
     sensor = defs.get_sensor_def(sensor_name)
-    context = dg.build_sensor_context(
+    available = dict(defs.resources or {})
+    # Only what the sensor uses: opening every resource (an OpenAI client ...) is not its job.
+    needed = {key: available[key] for key in sensor.required_resource_keys}
+    with dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
         definitions=defs,
         sensor_name=sensor_name,
-        resources=dict(defs.resources or {}),
-    )
-    data = sensor.evaluate_tick(context)
+        resources=needed,
+    ) as context:
+        data = sensor.evaluate_tick(context)
     skip = data.skip_message
     return list(data.run_requests or []), data.cursor, skip
 

@@ -155,7 +155,8 @@ def test_materialize_a_partition_from_the_archive(tmp_path: Path) -> None:
     writer.append(database_incident(H1, connections=8) + disk_incident(H2))
     writer.close()
     defs = build_definitions(settings)
-    resources = {key: defs.resources[key] for key in ("bus", "analyzer", "archive", "miner")}
+    needed = ("bus", "analyzer", "openai", "archive", "miner")
+    resources = {key: defs.resources[key] for key in needed}
 
     result = dg.materialize(
         [error_events, log_templates, incidents, rca_insights],
