@@ -277,6 +277,9 @@ kafka_up() {
         kafka_wait_ready 5 0 ||
             die "kafka: port $KAFKA_PORT is taken by something that is not a Kafka broker"
         log "kafka: $KAFKA_BOOTSTRAP already answers (a broker not started by this script)"
+        # The fault tests still start private brokers from the jars: keep them at hand.
+        mkdir -p "$KAFKA_DIR" "$KAFKA_LOGS"
+        kafka_ensure_libs
         return 0
     fi
 
