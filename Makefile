@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run services services-down lint test proto clean
+.PHONY: install run services services-down lint test bench proto clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,16 @@ lint: install
 test: install services lint
 	bash scripts/test_tools.sh
 	$(PY) -m pytest
+
+## The four hot-path benchmarks (issue 4), each printing its table with ratios, ~10 minutes on
+## 2 cores; their figures merge into bench/results/hotpath.json, summarized at the end.
+bench: install services
+	bash scripts/bench_tools.sh
+	$(PY) -m bench.ingest_http --duration 10
+	$(PY) -m bench.syslog_kafka --lines 500000
+	$(PY) -m bench.filter --lines 1000000
+	$(PY) -m bench.e2e_latency --errors 12
+	$(PY) -m bench.summary
 
 proto: install
 	bash scripts/gen_proto.sh
