@@ -250,7 +250,8 @@ def test_protobuf_request_gets_protobuf_response_and_long_body_is_truncated(
     assert stored.level == "fatal"  # from severity_text, the number being unset
     assert len(stored.message.encode()) <= MAX_RECORD
     assert stored.message.endswith("[truncated]")
-    assert stored.attributes["loginsight.truncated_from_bytes"] == str(100_007)
+    assert stored.attributes["truncated"] == "true"  # the mark every source uses
+    assert stored.attributes["original_bytes"] == str(100_007)
 
 
 @pytest.mark.parametrize(

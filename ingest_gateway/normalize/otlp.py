@@ -24,6 +24,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as OtlpLogRecord
 
 from ingest_gateway.errors import IngestRefused
 from ingest_gateway.normalize.native import infer_level
+from ingest_gateway.normalize.text import TRUNCATED_ATTRIBUTE, truncation_marks
 from loginsight.model import Level, LogRecord
 
 SOURCE = "otlp"
@@ -32,7 +33,6 @@ HOST_KEY = "host.name"
 # `deployment.environment` was renamed `deployment.environment.name` in semconv 1.27.
 ENVIRONMENT_KEYS = ("deployment.environment.name", "deployment.environment")
 SCOPE_NAME_KEY = "otel.scope.name"
-TRUNCATED_KEY = "loginsight.truncated_from_bytes"
 TRUNCATION_MARK = " …[truncated]"
 TRACE_ID_BYTES = 16
 SPAN_ID_BYTES = 8
@@ -65,7 +65,10 @@ class OtlpRecords:
         if self.rejected:
             parts.append(f"{self.rejected} log record(s) rejected; first: {self.first_error}")
         if self.truncated:
-            parts.append(f"{self.truncated} log record body(ies) truncated (see {TRUNCATED_KEY})")
+            parts.append(
+                f"{self.truncated} log record body(ies) truncated "
+                f"(marked {TRUNCATED_ATTRIBUTE}=true)"
+            )
         return "; ".join(parts)
 
 
@@ -157,7 +160,7 @@ def to_record(
     attributes = {**inherited, **attributes_text(record.attributes)}
     message, original_bytes = truncate_message(any_value_text(record.body), max_message_bytes)
     if original_bytes is not None:
-        attributes[TRUNCATED_KEY] = str(original_bytes)
+        attributes.update(truncation_marks(original_bytes))
     level, severity_number = _level(record, message)
     return LogRecord(
         event_time=_event_time(record, received),
@@ -200,5 +203,5 @@ def to_records(
                     out.reject(f"resourceLogs[{r}].scopeLogs[{s}].logRecords[{i}]", exc)
                     continue
                 out.records.append(mapped)
-                out.truncated += TRUNCATED_KEY in mapped.attributes
+                out.truncated += TRUNCATED_ATTRIBUTE in mapped.attributes
     return out
