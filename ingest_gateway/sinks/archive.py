@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from ingest_gateway.sinks.segments import read_complete_batches
 from loginsight.archive import ARCHIVE_SCHEMA, hour_dir, hour_of
 from loginsight.archive import records_from_table as records_from_table  # re-exported
 from loginsight.model import LogRecord
@@ -72,19 +73,7 @@ class _Segment:
 
 def roll_segment(path: Path) -> Path | None:
     """Turn a segment into a closed Parquet file beside it, keeping every complete batch."""
-    batches: list[pa.RecordBatch] = []
-    try:
-        with pa.OSFile(str(path), "rb") as source:
-            reader = ipc.open_stream(source)
-            while True:
-                try:
-                    batches.append(reader.read_next_batch())
-                except StopIteration:
-                    break
-    except (pa.ArrowInvalid, OSError) as exc:  # a torn tail after a crash: keep what was whole
-        log.warning(
-            "archive segment %s ends early (%s); keeping %d batches", path, exc, len(batches)
-        )
+    batches = read_complete_batches(path)
     if batches:
         target = path.with_suffix(".parquet")
         partial = path.with_suffix(".parquet.tmp")

@@ -19,6 +19,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from ingest_gateway.sinks.segments import read_complete_batches
+
 log = logging.getLogger(__name__)
 
 # One row per (minute, service, level, source) with count and errors, or per (minute, service,
@@ -39,17 +41,7 @@ _SEGMENT = re.compile(r"^seg-(\d{12})\.arrows$")
 
 def read_segment(path: Path) -> pa.Table:
     """Every complete batch of a segment; a batch torn by a crash was never acknowledged."""
-    batches: list[pa.RecordBatch] = []
-    try:
-        with pa.OSFile(str(path), "rb") as source:
-            reader = ipc.open_stream(source)
-            while True:
-                try:
-                    batches.append(reader.read_next_batch())
-                except StopIteration:
-                    break
-    except (pa.ArrowInvalid, OSError) as exc:
-        log.warning("stats journal %s ends early (%s); keeping %d batches", path, exc, len(batches))
+    batches = read_complete_batches(path)
     return pa.Table.from_batches(batches, JOURNAL_SCHEMA)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import zlib
+from typing import Any
 
 from ingest_gateway.errors import IngestRefused
 
@@ -31,4 +33,14 @@ def decode_utf8(data: bytes) -> str:
     except UnicodeDecodeError as exc:
         raise IngestRefused(
             "invalid_utf8", f"body is not valid UTF-8 (byte {exc.start}: {exc.reason})"
+        ) from exc
+
+
+def parse_json(text: str) -> Any:
+    """A JSON document, refused as `malformed_json` naming the line and column at fault."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise IngestRefused(
+            "malformed_json", f"line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from exc

@@ -27,6 +27,7 @@ from ingest_gateway.normalize.datadog import (
     normalize_datadog_webhook,
 )
 from ingest_gateway.normalize.text import TRUNCATED_ATTRIBUTE, decode_replacing
+from ingest_gateway.sources.body import parse_json
 from ingest_gateway.sources.bounds import decode_content
 from ingest_gateway.sources.http_ingest import GatewaySettingsDep, KeysDep, PipelineDep, read_body
 from ingest_gateway.telemetry import BYTES_RECEIVED, RECORDS_TRUNCATED, counting_refusals
@@ -47,12 +48,7 @@ def _payload_limit(settings: GatewaySettings) -> int:
 
 
 def _logs_of_json(text: str) -> list[Any]:
-    try:
-        body = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise IngestRefused(
-            "malformed_json", f"line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from exc
+    body = parse_json(text)
     if isinstance(body, list):
         return body
     if isinstance(body, dict):

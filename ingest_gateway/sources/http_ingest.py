@@ -26,7 +26,7 @@ from ingest_gateway.normalize.native_columns import (
     normalize_columns,
 )
 from ingest_gateway.pipeline import IngestPipeline, IngestResult
-from ingest_gateway.sources.body import decode_utf8, gunzip_bounded
+from ingest_gateway.sources.body import decode_utf8, gunzip_bounded, parse_json
 from ingest_gateway.telemetry import BYTES_RECEIVED, counting_refusals
 from loginsight.model import LogRecord
 from loginsight.settings import GatewaySettings
@@ -88,12 +88,7 @@ async def read_body(request: Request, settings: GatewaySettings) -> bytes:
 
 
 def _records_of_json(text: str) -> list[Any]:
-    try:
-        body = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise IngestRefused(
-            "malformed_json", f"line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from exc
+    body = parse_json(text)
     if isinstance(body, dict) and isinstance(body.get("records"), list):
         return list(body["records"])
     if isinstance(body, list):

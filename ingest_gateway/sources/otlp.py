@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 from typing import Any
 
 from google.protobuf import json_format
@@ -21,6 +20,7 @@ from ingest_gateway import telemetry
 from ingest_gateway.errors import IngestRefused
 from ingest_gateway.normalize.otlp import SOURCE, to_records
 from ingest_gateway.pipeline import IngestPipeline
+from ingest_gateway.sources.body import parse_json
 from loginsight.settings import GatewaySettings
 
 __all__ = ["SOURCE", "decode_json", "decode_protobuf", "export_logs"]
@@ -78,12 +78,7 @@ def _list(parent: dict[str, Any], *keys: str) -> list[Any]:
 def decode_json(text: str) -> ExportLogsServiceRequest:
     """An OTLP/JSON body (camelCase keys, hex ids, 64-bit integers as strings) as a request.
     Unknown fields are ignored, as OTLP asks of receivers."""
-    try:
-        body = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise IngestRefused(
-            "malformed_json", f"line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from exc
+    body = parse_json(text)
     _hex_ids_to_base64(body)
     request = ExportLogsServiceRequest()
     try:
